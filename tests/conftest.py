@@ -6,3 +6,5 @@ import os
 
 # Tests never read the developer's own .env or database.
 os.environ.setdefault("GEC_DATABASE_URL", "")
+
+pytest_plugins = ["tests.support.databases"]
