@@ -1,0 +1,234 @@
+"""The cycle report as one self-contained HTML page (great-tables tables, inline SVG charts).
+
+Office machines may be offline, so the page carries its own CSS and draws its charts inline: no
+fonts, scripts, images or links are fetched. Text from data is escaped by great-tables or `escape()`.
+The output depends only on the report, so the same data always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+from great_tables import GT, loc, style
+
+from tasks.charts import completeness_by_level_svg, reach_by_ward_svg
+from tasks.rollup import (
+    DOC_NUMBER,
+    MET_TEXT,
+    MOTTO,
+    NATION,
+    OFFICE,
+    OFFICE_PARENT,
+    TITLE,
+    Column,
+    CycleReport,
+    Table,
+    administrative_date,
+    fmt_change,
+    fmt_date,
+    fmt_datetime,
+    fmt_int,
+    fmt_measure,
+    fmt_pct,
+    fmt_small_count,
+    verdict,
+)
+
+FONTS = ["Times New Roman", "Times", "serif"]
+MET_STYLE = {True: ("#d7f0dc", "#1b5e20"), False: ("#f9d6d5", "#8b1a1a")}
+NUMERIC_KINDS = {"int", "pct", "measure", "change", "small_count", "datetime", "date"}
+# great-tables writes one <style> per table; a web-font import there would reach the network.
+_EXTERNAL_CSS = re.compile(r"@import\s+url\([^)]*\)\s*;?|<link\b[^>]*>", re.IGNORECASE)
+
+PAGE_CSS = """
+html { background: #f3f3f0; }
+body { margin: 0; color: #1a1a1a; font-family: 'Times New Roman', Times, serif; font-size: 15px;
+  line-height: 1.4; }
+.page { max-width: 1120px; margin: 0 auto; padding: 28px 40px 48px; background: #ffffff; }
+.admin { width: 100%; border-collapse: collapse; margin-bottom: 18px; }
+.admin td { vertical-align: top; text-align: center; padding: 0; width: 50%; font-size: 15px; }
+.admin .rule { display: block; width: 38%; margin: 3px auto 6px; border-top: 1px solid #1a1a1a; }
+.admin .motto { display: inline-block; }
+.admin .place { font-style: italic; }
+h1 { font-size: 19px; text-align: center; margin: 22px 0 4px; }
+.cycle, .asof { text-align: center; margin: 2px 0; }
+.cycle { font-weight: bold; }
+.asof { font-style: italic; }
+h2 { font-size: 17px; margin: 30px 0 8px; padding-bottom: 4px; border-bottom: 2px solid #1f3b63;
+  color: #1f3b63; }
+p.lead { margin: 6px 0 10px; text-align: justify; }
+.table-block { margin: 10px 0 18px; }
+.chart-block { margin: 8px 0 22px; text-align: center; }
+td.gt_right, td.gt_center { white-space: nowrap; }
+.chart { max-width: 100%; height: auto; }
+.empty { font-style: italic; color: #555555; }
+.closing { width: 100%; border-collapse: collapse; margin-top: 36px; }
+.closing td { vertical-align: top; padding: 0; width: 50%; }
+.closing .sign { text-align: center; font-weight: bold; }
+.recipients { font-size: 13px; }
+.generated { margin-top: 28px; font-size: 12px; color: #555555; font-style: italic; }
+@media print {
+  html { background: #ffffff; }
+  .page { max-width: none; padding: 0; }
+  h2 { break-after: avoid; }
+  .table-block, .chart-block { break-inside: avoid; }
+}
+@page { size: A4; margin: 20mm 15mm 20mm 25mm; }
+"""
+
+
+def display_value(column: Column, row: pd.Series) -> str:
+    """Return one cell as the reader sees it, in Vietnamese number and date formats."""
+    value = row[column.key]
+    unit = str(row[column.unit_key]) if column.unit_key else ""
+    match column.kind:
+        case "int":
+            return fmt_int(value, column.empty)
+        case "pct":
+            return fmt_pct(value, empty=column.empty)
+        case "date":
+            return fmt_date(value, column.empty)
+        case "datetime":
+            return fmt_datetime(value, column.empty)
+        case "met":
+            judged = verdict(value)
+            return column.empty if judged is None else MET_TEXT[judged]
+        case "small_count":
+            return fmt_small_count(value)
+        case "measure":
+            return fmt_measure(value, unit, column.empty)
+        case "change":
+            return fmt_change(value, unit, column.empty)
+    return column.empty if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def display_frame(table: Table) -> pd.DataFrame:
+    """Return the table's shown columns as formatted text."""
+    rows = [[display_value(column, row) for column in table.columns] for _, row in table.frame.iterrows()]
+    return pd.DataFrame(rows, columns=[column.key for column in table.columns], dtype=object)
+
+
+def build_table(table: Table) -> GT:
+    """Build the great-tables table for one report table: labels, alignment, met/not-met colours."""
+    gt = (
+        GT(display_frame(table), id=table.id)
+        .tab_header(title=table.title)
+        .cols_label(cases={column.key: column.label for column in table.columns})
+        .tab_options(
+            table_font_names=FONTS,
+            table_font_size="13px",
+            table_width="100%",
+            heading_align="left",
+            heading_title_font_size="15px",
+            column_labels_font_weight="bold",
+            column_labels_background_color="#eef2f7",
+            data_row_padding="4px",
+            table_border_top_color="#1f3b63",
+        )
+    )
+    for align, keys in (
+        ("right", [c.key for c in table.columns if c.kind in NUMERIC_KINDS]),
+        ("center", [c.key for c in table.columns if c.kind == "met"]),
+        ("left", [c.key for c in table.columns if c.kind == "text"]),
+    ):
+        if keys:
+            gt = gt.cols_align(align, columns=keys)
+    met_columns = [column for column in table.columns if column.kind == "met"]
+    for judged, (fill, ink) in MET_STYLE.items():
+        for met in met_columns:
+            rows = [i for i, value in enumerate(table.frame[met.key]) if verdict(value) is judged]
+            if not rows:
+                continue
+            coloured = [met.key, *(c.key for c in table.columns if c.met_key == met.key)]
+            gt = gt.tab_style(
+                style=[style.fill(color=fill), style.text(color=ink)],
+                locations=loc.body(columns=coloured, rows=rows),
+            )
+    if table.note:
+        gt = gt.tab_source_note(table.note)
+    return gt
+
+
+def _table_html(table: Table) -> str:
+    html = _EXTERNAL_CSS.sub("", build_table(table).as_raw_html())
+    empty = '<p class="empty">Không có dữ liệu.</p>' if table.frame.empty else ""
+    return f'<div class="table-block">\n{html}\n{empty}</div>'
+
+
+def _header(report: CycleReport) -> str:
+    period = f"{fmt_date(report.period_start)} – {fmt_date(report.period_end)}"
+    return f"""<header>
+<table class="admin" role="presentation"><tr>
+<td>{escape(OFFICE_PARENT)}<br><strong>{escape(OFFICE)}</strong>\
+<span class="rule"></span>{escape(DOC_NUMBER)}</td>
+<td><strong>{escape(NATION)}</strong><br><strong class="motto">{escape(MOTTO)}</strong>\
+<span class="rule"></span><span class="place">{escape(administrative_date(report.as_of))}</span></td>
+</tr></table>
+<h1>{escape(TITLE)}</h1>
+<p class="cycle">Kỳ báo cáo: {escape(report.cycle_label)} ({escape(period)})</p>
+<p class="asof">Số liệu tính đến {escape(fmt_datetime(report.as_of))}</p>
+</header>"""
+
+
+def _charts(report: CycleReport) -> dict[str, str]:
+    """Return the charts keyed by the table they follow."""
+    charts = {"bang-1-2": completeness_by_level_svg(report.completeness_by_level)}
+    if report.reach_chart_codes:
+        charts["bang-2-4"] = reach_by_ward_svg(
+            report.reach_by_ward, report.reach_chart_codes, report.reach_chart_target
+        )
+    return {key: f'<figure class="chart-block">\n{svg}\n</figure>' for key, svg in charts.items()}
+
+
+def _closing() -> str:
+    return """<table class="closing" role="presentation"><tr>
+<td class="recipients"><strong><em>Nơi nhận:</em></strong><br>- Ủy ban nhân dân Quận 8;<br>- Lưu: VT.</td>
+<td class="sign">TRƯỞNG PHÒNG</td>
+</tr></table>"""
+
+
+def render_html(report: CycleReport) -> str:
+    """Return the whole report as one self-contained HTML page."""
+    charts = _charts(report)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="vi">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(TITLE.capitalize())} - {escape(report.cycle_label)}</title>",
+        f"<style>{PAGE_CSS}</style>",
+        "</head>",
+        "<body>",
+        '<main class="page">',
+        _header(report),
+    ]
+    for section in report.sections:
+        parts.append(f'<section id="muc-{section.number}">')
+        parts.append(f"<h2>{section.number}. {escape(section.title)}</h2>")
+        parts += [f'<p class="lead">{escape(paragraph)}</p>' for paragraph in section.paragraphs]
+        for table in section.tables:
+            parts.append(_table_html(table))
+            if table.id in charts:
+                parts.append(charts[table.id])
+        parts.append("</section>")
+    parts += [
+        _closing(),
+        '<p class="generated">Báo cáo được tổng hợp tự động từ các báo cáo hợp lệ của các trường '
+        f"nhận đến {escape(fmt_datetime(report.as_of))}.</p>",
+        "</main>",
+        "</body>",
+        "</html>",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def write_html(report: CycleReport, path: Path) -> Path:
+    """Write the report page as UTF-8 and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(report), encoding="utf-8", newline="\n")
+    return path
