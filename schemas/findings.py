@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from schemas.contract import RULES, SHEETS, Severity
 
 REDACTED = "***"
+# A finding about a whole sheet or a missing row has no row number: drop "dòng {row}" from its message.
+_NO_ROW = re.compile(r",? ?dòng \{row\}")
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ def make_finding(
         fields[key] = format_value(item) if not isinstance(item, str) else item
     if rule == "missing_value" and not fields.get("detail"):
         fields["detail"] = "số liệu" if column is None else f"\u201c{column}\u201d"
+    template = spec.message if row is not None else _NO_ROW.sub("", spec.message)
     return Finding(
         severity=spec.severity,
         rule=rule,
@@ -101,6 +105,6 @@ def make_finding(
         row=row,
         column=column,
         value=shown_value,
-        message=spec.message.format_map(_Blank(fields)),
+        message=template.format_map(_Blank(fields)),
         confidential=bool(sheet and sheet.confidential),
     )
