@@ -1,0 +1,275 @@
+"""The school template: sheets, pre-filled labels, drop-downs, protection, formats, all from the contract."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import openpyxl
+import pytest
+from openpyxl.utils import get_column_letter, range_boundaries
+from python_calamine import CalamineWorkbook, SheetVisibleEnum
+
+from schemas.contract import (
+    ACTIVITIES,
+    CHECKLIST,
+    DATA_SHEETS,
+    GENERAL,
+    INCIDENTS,
+    INSTRUCTIONS_SHEET_NAME,
+    META,
+    REACH,
+    TEMPLATE_VERSION,
+    Kind,
+)
+from schemas.reference import load_reference
+from schemas.text import nfc
+from tasks.demo_data import school_values
+from tasks.template import (
+    FIRST_DATA_ROW,
+    HEADER_ROW,
+    LIST_SHEET_NAME,
+    build_template,
+    template_file_name,
+    template_grid,
+)
+from tasks.workbook_writer import write_workbook
+
+REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
+HEADER = HEADER_ROW + 1  # 1-based Excel rows, as openpyxl counts
+FIRST = FIRST_DATA_ROW + 1
+TABLE_SHEETS = tuple(sheet for sheet in DATA_SHEETS if sheet.layout == "table")
+PREFILLED_SHEETS = tuple(sheet for sheet in TABLE_SHEETS if sheet.rows is not None)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return load_reference(REFERENCE_DIR)
+
+
+@pytest.fixture(scope="module")
+def cycle(reference):
+    return reference.calendar.get("2023-H1")
+
+
+@pytest.fixture(scope="module")
+def school(reference):
+    return next(s for s in reference.expected_schools("2023-H1") if s.level == "mam_non")
+
+
+@pytest.fixture(scope="module")
+def template(school, cycle) -> bytes:
+    return build_template(school, cycle)
+
+
+@pytest.fixture(scope="module")
+def book(template):
+    return openpyxl.load_workbook(io.BytesIO(template))
+
+
+@pytest.fixture(scope="module")
+def values_book(template):
+    return CalamineWorkbook.from_filelike(io.BytesIO(template))
+
+
+def _rows(calamine: CalamineWorkbook, name: str) -> list[list[object]]:
+    return calamine.get_sheet_by_name(name).to_python(skip_empty_area=False)
+
+
+def test_sheets_in_order_with_hidden_helpers(values_book):
+    names = values_book.sheet_names
+    assert names[0] == INSTRUCTIONS_SHEET_NAME
+    assert names[1 : 1 + len(DATA_SHEETS)] == [sheet.name for sheet in DATA_SHEETS]
+    assert names[-1] == META.name
+    visibility = {meta.name: meta.visible for meta in values_book.sheets_metadata}
+    assert visibility[META.name] == SheetVisibleEnum.Hidden
+    assert visibility[LIST_SHEET_NAME] == SheetVisibleEnum.Hidden
+    for name in (INSTRUCTIONS_SHEET_NAME, *(sheet.name for sheet in DATA_SHEETS)):
+        assert visibility[name] == SheetVisibleEnum.Visible
+
+
+def test_instructions_tell_the_clerk_what_to_do(values_book, cycle, school):
+    text = "\n".join(str(cell) for row in _rows(values_book, INSTRUCTIONS_SHEET_NAME) for cell in row)
+    assert text == nfc(text)
+    assert cycle.deadline.strftime("%d/%m/%Y") in text
+    assert "dd/mm/yyyy" in text
+    assert school.code in text and school.name in text
+    assert "MẬT" in text and INCIDENTS.name in text
+    assert "@" in text  # the office address to send to
+    for sheet in DATA_SHEETS:
+        assert f"\u201c{sheet.name}\u201d" in text
+    for item in (ACTIVITIES.field("activity_type"), ACTIVITIES.field("format"), CHECKLIST.field("answer")):
+        for label in item.codes.labels:
+            assert label in text
+
+
+def test_general_sheet_prefilled_with_school_and_cycle(values_book, school, cycle):
+    rows = _rows(values_book, GENERAL.name)
+    keys = {row[0]: row[1] for row in rows if row and row[0]}
+    assert [row[0] for row in rows[: len(GENERAL.fields)]] == [f.label for f in GENERAL.fields]
+    assert keys[GENERAL.field("school_code").label] == school.code
+    assert keys[GENERAL.field("school_name").label] == school.name
+    assert keys[GENERAL.field("cycle").label] == cycle.id
+
+
+@pytest.mark.parametrize("sheet", TABLE_SHEETS, ids=lambda s: s.key)
+def test_headers_are_the_contract_labels(values_book, sheet):
+    rows = _rows(values_book, sheet.name)
+    assert rows[HEADER_ROW][: len(sheet.fields)] == [f.label for f in sheet.fields]
+    # The title row above must not look like a header to the parser.
+    assert not set(rows[0]) & {f.label for f in sheet.fields}
+
+
+@pytest.mark.parametrize("sheet", PREFILLED_SHEETS, ids=lambda s: s.key)
+def test_every_prefilled_row_label(values_book, sheet):
+    rows = _rows(values_book, sheet.name)
+    column = sheet.field_keys.index(sheet.row_field)
+    labels = [row[column] for row in rows[FIRST_DATA_ROW : FIRST_DATA_ROW + len(sheet.rows.choices)]]
+    # Checklist rows show the full label (SPEC §3), never the short one.
+    assert labels == list(sheet.rows.labels)
+
+
+def test_meta_sheet(values_book, school, cycle):
+    rows = {row[0]: row[1] for row in _rows(values_book, META.name)}
+    assert rows == {"template_version": TEMPLATE_VERSION, "cycle": cycle.id, "school_code": school.code}
+    assert [f.label for f in META.fields] == list(rows)
+
+
+def _width(worksheet, column: int) -> float | None:
+    """Return a column's width; xlsxwriter writes neighbours of equal width as one <col> range."""
+    for dimension in worksheet.column_dimensions.values():
+        if dimension.min is not None and dimension.min <= column <= dimension.max:
+            return dimension.width
+    return None
+
+
+def _list_values(book, formula: str) -> list[str]:
+    sheet_part, cells = formula.lstrip("=").split("!")
+    assert sheet_part.strip("'") == LIST_SHEET_NAME
+    worksheet = book[LIST_SHEET_NAME]
+    min_col, min_row, _, max_row = range_boundaries(cells.replace("$", ""))
+    return [worksheet.cell(row, min_col).value for row in range(min_row, max_row + 1)]
+
+
+@pytest.mark.parametrize("sheet", TABLE_SHEETS, ids=lambda s: s.key)
+def test_dropdown_on_every_coded_column(book, sheet):
+    worksheet = book[sheet.name]
+    validations = worksheet.data_validations.dataValidation
+    for index, item in enumerate(sheet.fields):
+        if item.codes is None:
+            continue
+        letter = get_column_letter(index + 1)
+        found = [
+            dv for dv in validations
+            if dv.type == "list" and any(
+                r.min_col == index + 1 and r.min_row <= FIRST and r.max_row >= FIRST for r in dv.sqref.ranges
+            )
+        ]
+        assert found, f"no drop-down on {sheet.name}!{letter}"
+        assert _list_values(book, found[0].formula1) == list(item.codes.labels)
+        if sheet.rows is not None:
+            last = FIRST + len(sheet.rows.choices) - 1
+            assert any(r.max_row >= last for r in found[0].sqref.ranges)
+        else:
+            assert any(r.max_row >= FIRST + 100 for r in found[0].sqref.ranges)
+
+
+@pytest.mark.parametrize("sheet", DATA_SHEETS, ids=lambda s: s.key)
+def test_sheets_protected_without_password(book, sheet):
+    protection = book[sheet.name].protection
+    assert protection.sheet is True
+    assert not protection.password
+
+
+def test_general_keys_locked_values_unlocked(book):
+    worksheet = book[GENERAL.name]
+    for row, _ in enumerate(GENERAL.fields, start=1):
+        assert worksheet.cell(row, 1).protection.locked is True
+        assert worksheet.cell(row, 2).protection.locked is False
+
+
+@pytest.mark.parametrize("sheet", TABLE_SHEETS, ids=lambda s: s.key)
+def test_table_labels_locked_values_unlocked(book, sheet):
+    worksheet = book[sheet.name]
+    for column, item in enumerate(sheet.fields, start=1):
+        assert worksheet.cell(HEADER, column).protection.locked is True
+        rows = len(sheet.rows.choices) if sheet.rows is not None else 1
+        for row in range(FIRST, FIRST + rows):
+            locked = worksheet.cell(row, column).protection.locked
+            assert locked is (item.key == sheet.row_field), (sheet.name, row, item.label)
+
+
+def test_number_formats_and_widths(book):
+    general = book[GENERAL.name]
+    expected = {Kind.INT: "#,##0", Kind.DATE: "dd/mm/yyyy"}
+    for row, item in enumerate(GENERAL.fields, start=1):
+        if item.kind in expected:
+            assert general.cell(row, 2).number_format == expected[item.kind]
+    for key in ("school_code", "phone"):
+        row = GENERAL.field_keys.index(key) + 1
+        assert general.cell(row, 2).number_format == "@"
+    for sheet in TABLE_SHEETS:
+        worksheet = book[sheet.name]
+        assert worksheet.freeze_panes == f"A{FIRST}"
+        for column, item in enumerate(sheet.fields, start=1):
+            letter = get_column_letter(column)
+            assert _width(worksheet, column) == pytest.approx(item.width, abs=1), (sheet.name, letter)
+            if item.kind in expected:
+                shown = worksheet.cell(FIRST, column).number_format
+                assert shown == expected[item.kind], (sheet.name, letter)
+
+
+def test_filled_values_show_labels_and_numbers(school, cycle):
+    values = school_values(school, cycle)
+    data = build_template(school, cycle, values)
+    rows = _rows(CalamineWorkbook.from_filelike(io.BytesIO(data)), REACH.name)
+    reach = {row["group"]: row for row in values.rows[REACH.key]}
+    for offset, choice in enumerate(REACH.rows.choices):
+        row = rows[FIRST_DATA_ROW + offset]
+        assert row[0] == choice.label
+        assert [int(v) for v in row[1:5]] == [reach[choice.code][k] for k in REACH.field_keys[1:]]
+    activity_rows = _rows(CalamineWorkbook.from_filelike(io.BytesIO(data)), ACTIVITIES.name)
+    first = values.rows[ACTIVITIES.key][0]
+    typed = activity_rows[FIRST_DATA_ROW]
+    type_column = ACTIVITIES.field_keys.index("activity_type")
+    assert typed[type_column] == ACTIVITIES.field("activity_type").codes.label(first["activity_type"])
+    checklist = _rows(CalamineWorkbook.from_filelike(io.BytesIO(data)), CHECKLIST.name)
+    answers = {row["item"]: row["answer"] for row in values.rows[CHECKLIST.key]}
+    yes_no = CHECKLIST.field("answer").codes
+    for offset, code in enumerate(CHECKLIST.rows.codes):
+        shown = checklist[FIRST_DATA_ROW + offset][1]
+        answer = answers[code]
+        assert shown == ("" if answer is None else yes_no.label("yes" if answer else "no"))
+
+
+def test_deterministic_bytes(school, cycle, template):
+    assert build_template(school, cycle) == template
+
+
+def test_file_name_is_ascii(school, cycle):
+    name = template_file_name(school, cycle)
+    assert name.isascii() and name.endswith(".xlsx") and cycle.id in name and school.code in name
+
+
+@pytest.mark.parametrize("file_format", ["xls", "ods"])
+def test_other_formats_hold_the_same_values(school, cycle, file_format):
+    values = school_values(school, cycle)
+    grid = template_grid(school, cycle, values)
+    xlsx = CalamineWorkbook.from_filelike(io.BytesIO(write_workbook(grid, "xlsx")))
+    other = CalamineWorkbook.from_filelike(io.BytesIO(write_workbook(grid, file_format)))
+    assert other.sheet_names == xlsx.sheet_names
+    hidden = {m.name for m in other.sheets_metadata if m.visible != SheetVisibleEnum.Visible}
+    assert hidden == {LIST_SHEET_NAME, META.name}
+    for sheet in (*DATA_SHEETS, META):
+        mine = xlsx.get_sheet_by_name(sheet.name).to_python()
+        theirs = other.get_sheet_by_name(sheet.name).to_python()
+        assert _normalised(theirs) == _normalised(mine), sheet.name
+    again = template_grid(school, cycle, values)
+    assert write_workbook(grid, file_format) == write_workbook(again, file_format)
+
+
+def _normalised(rows: list[list[object]]) -> list[list[object]]:
+    def cell(value: object) -> object:
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+    return [[cell(value) for value in row] for row in rows]
