@@ -189,7 +189,8 @@ class FileReceipt(Base):
     __tablename__ = "file_receipts"
     __table_args__ = (
         CheckConstraint(_in("source", SOURCES), name="source"),
-        Index("ix_file_receipts_source_ref", "source", "source_ref"),
+        # Unique: a re-run after a crash finds the arrival it already recorded (migration 0002).
+        Index("ix_file_receipts_source_ref", "source", "source_ref", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -238,7 +239,8 @@ class Submission(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # also the arrival order for ties
-    received_file_id: Mapped[int] = mapped_column(ForeignKey("received_files.id"), index=True)
+    # Unique: one submission per stored file, so a crash and re-run can never read it twice (0002).
+    received_file_id: Mapped[int] = mapped_column(ForeignKey("received_files.id"), unique=True)
     receipt_id: Mapped[int | None] = mapped_column(ForeignKey("file_receipts.id"))  # arrival read
     school_code: Mapped[str | None] = mapped_column(ForeignKey("schools.code"))  # None if unknown
     claimed_school_code: Mapped[str | None] = mapped_column(Text)  # `Mã trường` as typed

@@ -1,0 +1,72 @@
+"""Build a cycle's consolidated report (SPEC §5): load as of a moment, render, write, record provenance."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+
+from db.engine import make_engine
+from db.setup import init_database
+from gec.settings import TIMEZONE, get_settings
+from schemas.reference import load_reference
+from tasks.report_data import load_cycle_data
+from tasks.report_files import ReportFiles, record_report_run, write_report_files
+from tasks.rollup import CycleData
+
+
+def resolve_as_of(as_of: dt.datetime | str | None) -> dt.datetime:
+    """Return `as_of` as an aware datetime (naive means Asia/Ho_Chi_Minh); now when not given."""
+    if as_of is None or as_of == "":
+        # Whole seconds: the folder name, the header and the manifest all show the same moment.
+        return dt.datetime.now(TIMEZONE).replace(microsecond=0)
+    moment = dt.datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    return moment if moment.tzinfo else moment.replace(tzinfo=TIMEZONE)
+
+
+@task(cache_policy=NONE, retries=2, retry_delay_seconds=[2, 5], timeout_seconds=600)
+def load_report_data(cycle: str, as_of: dt.datetime) -> CycleData:
+    """Read the cycle's submissions and sheet rows as they stood at `as_of`."""
+    reference = load_reference(get_settings().reference_dir)
+    engine = make_engine()
+    init_database(None, reference, cycle_ids=(cycle,))
+    return load_cycle_data(engine, reference, cycle, as_of)
+
+
+@task(cache_policy=NONE, timeout_seconds=600)
+def write_report(data: CycleData) -> ReportFiles:
+    """Render the HTML and Excel files and the manifest into the dated output folder."""
+    return write_report_files(data, get_settings().output_dir)
+
+
+@task(cache_policy=NONE, retries=2, retry_delay_seconds=[2, 5], timeout_seconds=120)
+def record_run(data: CycleData, files: ReportFiles, started_at: dt.datetime) -> int:
+    """Record the run and the exact submission versions it used."""
+    return record_report_run(make_engine(), data, files, started_at)
+
+
+@flow(name="build-cycle-report", flow_run_name="report-{cycle}", log_prints=False)
+def build_cycle_report(cycle: str, as_of: dt.datetime | None = None) -> list[str]:
+    """Build the cycle's HTML and Excel rollups as of a moment (default: now); return the paths written."""
+    started_at = dt.datetime.now(dt.UTC)
+    moment = resolve_as_of(as_of)
+    data = load_report_data(cycle, moment)
+    files = write_report(data)
+    run_id = record_run(data, files, started_at)
+    paths = [str(path) for path in files.paths()]
+    get_run_logger().info(
+        "Report %s for %s as of %s written to %s (%d submissions)",
+        run_id, cycle, moment.isoformat(), files.directory, len(files.submissions),
+    )
+    create_markdown_artifact(
+        key="cycle-report",
+        markdown="\n".join(
+            [f"## Báo cáo tổng hợp {cycle}", f"Số liệu tính đến {moment.isoformat()}", ""]
+            + [f"- `{Path(path)}`" for path in paths]
+        ),
+        description=f"Cycle report {cycle}",
+    )
+    return paths

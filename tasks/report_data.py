@@ -1,0 +1,148 @@
+"""Load one cycle's rollup input (`CycleData`) from the database, as it stood at `as_of`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, Table, select
+
+from db import models
+from schemas.reference import Reference
+from tasks.rollup import COLUMNS, CycleData, PreviousCycle, empty_frame
+from tasks.status import cycle_status
+
+# Public sheet tables; incident counts are read separately, only for the restricted file and the
+# suppressed district totals.
+_SHEET_TABLES: dict[str, Table] = {
+    "reach": models.ReachRow.__table__,
+    "activities": models.Activity.__table__,
+    "checklist": models.ChecklistAnswer.__table__,
+    "general": models.GeneralInfo.__table__,
+    "incidents": models.IncidentCount.__table__,
+}
+
+
+def _frame(name: str, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    if not rows:
+        return empty_frame(name)
+    return pd.DataFrame(rows, columns=list(COLUMNS[name]))
+
+
+def _sheet_rows(
+    engine: Engine, name: str, current: dict[int, str]
+) -> pd.DataFrame:
+    """Return the rows of one sheet table for the current submissions, keyed by school code."""
+    if not current:
+        return empty_frame(name)
+    table = _SHEET_TABLES[name]
+    wanted = [column for column in COLUMNS[name] if column != "school_code"]
+    with engine.connect() as conn:
+        result = conn.execute(
+            select(table.c.submission_id, *(table.c[column] for column in wanted))
+            .where(table.c.submission_id.in_(sorted(current)))
+            .order_by(table.c.submission_id, *(table.c[column] for column in wanted[:1]))
+        ).all()
+    rows = [
+        {"school_code": current[row.submission_id], **{column: getattr(row, column) for column in wanted}}
+        for row in result
+    ]
+    return _frame(name, rows)
+
+
+def _schools_frame(status: dict[str, Any], reference: Reference) -> pd.DataFrame:
+    rows = []
+    for entry in status["schools"]:
+        school = reference.school(entry["code"])
+        rows.append(
+            {
+                **{key: entry[key] for key in ("code", "name", "level", "ward", "state", "on_time")},
+                "ownership": school.ownership if school else "",
+                "received_at": pd.Timestamp(entry["received_at"]) if entry["received_at"] else pd.NaT,
+                "submission_id": entry["submission_id"],
+            }
+        )
+    frame = _frame("schools", rows)
+    frame["submission_id"] = frame["submission_id"].astype("Int64")
+    return frame
+
+
+def _submissions_frame(status: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    submissions, findings = [], []
+    for entry in status["submissions"]:
+        errors = sum(item["severity"] == "error" for item in entry["findings"])
+        submissions.append(
+            {
+                "id": entry["id"],
+                "school_code": entry["school_code"],
+                "state": entry["state"],
+                "received_at": pd.Timestamp(entry["received_at"]),
+                "sha256": entry["sha256"],
+                "error_count": errors,
+                "warning_count": len(entry["findings"]) - errors,
+            }
+        )
+        findings.extend(
+            {"submission_id": entry["id"], "severity": item["severity"], "rule": item["rule"]}
+            for item in entry["findings"]
+        )
+    return _frame("submissions", submissions), _frame("findings", findings)
+
+
+def _current(status: dict[str, Any]) -> dict[int, str]:
+    return {
+        entry["submission_id"]: entry["code"]
+        for entry in status["schools"]
+        if entry["submission_id"] is not None
+    }
+
+
+def load_cycle_data(
+    engine: Engine,
+    reference: Reference,
+    cycle_id: str,
+    as_of: dt.datetime,
+    manual_values: dict[str, float] | None = None,
+) -> CycleData:
+    """Read everything the cycle report needs, counting only submissions received by `as_of`."""
+    cycle = reference.calendar.get(cycle_id)
+    if cycle is None:
+        raise ValueError(f"unknown cycle {cycle_id!r}")
+    status = cycle_status(engine, reference, cycle_id, as_of=as_of)
+    current = _current(status)
+    submissions, findings = _submissions_frame(status)
+
+    previous_id = reference.calendar.previous(cycle_id)
+    previous = None
+    with engine.connect() as conn:
+        has_previous = conn.execute(
+            select(models.Submission.id).where(models.Submission.cycle_id == previous_id).limit(1)
+        ).first()
+    if has_previous:
+        before = cycle_status(engine, reference, previous_id, as_of=as_of)
+        previous_current = _current(before)
+        previous = PreviousCycle(
+            cycle_id=previous_id,
+            schools=_schools_frame(before, reference),
+            reach=_sheet_rows(engine, "reach", previous_current),
+            activities=_sheet_rows(engine, "activities", previous_current),
+        )
+
+    return CycleData(
+        cycle=cycle,
+        as_of=as_of,
+        indicators=reference.indicators,
+        schools=_schools_frame(status, reference),
+        submissions=submissions,
+        findings=findings,
+        reach=_sheet_rows(engine, "reach", current),
+        activities=_sheet_rows(engine, "activities", current),
+        checklist=_sheet_rows(engine, "checklist", current),
+        incidents=_sheet_rows(engine, "incidents", current),
+        general=_sheet_rows(engine, "general", current),
+        manual_values=dict(manual_values or {}),
+        previous_cycle_id=previous_id if previous else None,
+        previous=previous,
+    )

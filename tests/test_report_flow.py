@@ -1,0 +1,160 @@
+"""The cycle report from stored submissions: as_of rebuilds, provenance, reproducibility, file modes.
+
+Runs on SQLite and PostgreSQL with real template-made workbooks stored by the intake code.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, select
+
+from db import models
+from db.setup import init_database
+from gec.settings import PROJECT_ROOT
+from schemas.reference import Reference, load_reference
+from tasks import store
+from tasks.demo_data import school_values
+from tasks.intake import incoming_file
+from tasks.report_data import load_cycle_data
+from tasks.report_files import record_report_run, write_report_files
+from tasks.template import build_template
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+H1 = "2023-H1"
+
+
+@pytest.fixture(scope="module")
+def reference() -> Reference:
+    return load_reference(PROJECT_ROOT / "reference")
+
+
+def _file(reference: Reference, code: str, when: dt.datetime, *, seed: int = 1, **reach_changes: int):
+    school = reference.schools[code]
+    cycle = reference.calendar.get(H1)
+    assert cycle is not None
+    values = copy.deepcopy(school_values(school, cycle, seed))
+    if reach_changes:
+        values.rows["reach"][0].update(reach_changes)
+    content = build_template(school, cycle, values)
+    name = f"{code}-{when:%m%d%H%M}.xlsx"
+    return incoming_file(content, source="folder", original_name=name, received_at=when,
+                         source_ref=f"/inbox/{name}")
+
+
+@pytest.fixture
+def stored(engine: Engine, database_url: str, reference: Reference) -> dict[str, int]:
+    """Store: MN001 on time then corrected late, TH001 late only, MN002 rejected (reached > total)."""
+    init_database(database_url, reference)
+    first = _file(reference, "MN001", dt.datetime(2023, 5, 2, 9, tzinfo=HCM))
+    corrected = _file(reference, "MN001", dt.datetime(2023, 5, 10, 9, tzinfo=HCM), seed=2)
+    late = _file(reference, "TH001", dt.datetime(2023, 5, 8, 9, tzinfo=HCM))
+    bad = _file(reference, "MN002", dt.datetime(2023, 5, 3, 9, tzinfo=HCM), total=10, reached=50)
+    outcomes = store.ingest(engine, reference, [first, corrected, late, bad], max_bytes=20 * 1024 * 1024)
+    ids = {item.original_name: item.submission_id for item in outcomes}
+    return {
+        "first": ids[first.original_name],
+        "corrected": ids[corrected.original_name],
+        "late": ids[late.original_name],
+        "bad": ids[bad.original_name],
+    }
+
+
+def _manifest(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_as_of_rebuild_uses_only_what_had_arrived(
+    engine: Engine, reference: Reference, stored: dict[str, int], tmp_path: Path
+) -> None:
+    early = load_cycle_data(engine, reference, H1, dt.datetime(2023, 5, 6, 8, tzinfo=HCM))
+    files = write_report_files(early, tmp_path)
+    used = {entry["school_code"]: entry["id"] for entry in _manifest(files.manifest)["submissions"]}
+    assert used == {"MN001": stored["first"]}  # TH001 not yet received, the correction not yet either
+    states = dict(zip(early.schools["code"], early.schools["state"], strict=True))
+    assert (states["MN001"], states["TH001"], states["MN002"]) == ("on_time", "missing", "received_invalid")
+    assert files.directory == tmp_path / H1 / "2023-05-06"
+
+    later = load_cycle_data(engine, reference, H1, dt.datetime(2023, 5, 20, tzinfo=HCM))
+    files = write_report_files(later, tmp_path)
+    manifest = _manifest(files.manifest)
+    used = {entry["school_code"]: entry["id"] for entry in manifest["submissions"]}
+    assert used == {"MN001": stored["corrected"], "TH001": stored["late"]}
+    states = dict(zip(later.schools["code"], later.schools["state"], strict=True))
+    assert (states["MN001"], states["TH001"]) == ("on_time", "late")  # on time stays on time
+    with engine.connect() as conn:
+        sha = conn.execute(
+            select(models.ReceivedFile.sha256)
+            .join(models.Submission, models.Submission.received_file_id == models.ReceivedFile.id)
+            .where(models.Submission.id == stored["corrected"])
+        ).scalar_one()
+    assert {"id": stored["corrected"], "school_code": "MN001", "sha256": sha} in manifest["submissions"]
+    assert manifest["as_of"] == "2023-05-20T00:00:00+07:00"
+    assert manifest["contract_version"] and manifest["code_version"]
+
+
+def test_same_data_same_as_of_gives_identical_files(
+    engine: Engine, reference: Reference, stored: dict[str, int], tmp_path: Path
+) -> None:
+    as_of = dt.datetime(2023, 5, 20, 8, 0, tzinfo=HCM)
+    one = write_report_files(load_cycle_data(engine, reference, H1, as_of), tmp_path / "one")
+    two = write_report_files(load_cycle_data(engine, reference, H1, as_of), tmp_path / "two")
+    assert one.html.read_bytes() == two.html.read_bytes()
+    assert one.xlsx.read_bytes() == two.xlsx.read_bytes()
+    assert one.restricted.read_bytes() == two.restricted.read_bytes()
+    assert _manifest(one.manifest)["files"] == _manifest(two.manifest)["files"]
+
+
+def test_restricted_file_modes_and_recorded_run(
+    engine: Engine, reference: Reference, stored: dict[str, int], tmp_path: Path
+) -> None:
+    data = load_cycle_data(engine, reference, H1, dt.datetime(2023, 5, 20, tzinfo=HCM))
+    started = dt.datetime.now(dt.UTC)
+    files = write_report_files(data, tmp_path)
+    assert stat.S_IMODE(files.restricted.stat().st_mode) == 0o600
+    assert stat.S_IMODE(files.restricted.parent.stat().st_mode) == 0o700
+    run_id = record_report_run(engine, data, files, started)
+    with engine.connect() as conn:
+        run = conn.execute(select(models.ReportRun.__table__).where(models.ReportRun.id == run_id)).one()
+    assert run.cycle_id == H1
+    assert run.as_of == dt.datetime(2023, 5, 20, tzinfo=HCM)
+    assert run.submission_versions == _manifest(files.manifest)["submissions"]
+    assert run.manifest["files"] == _manifest(files.manifest)["files"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_gec_report_command_prints_the_paths_it_wrote(
+    engine: Engine, reference: Reference, stored: dict[str, int], database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "GEC_DATABASE_URL": database_url,
+        "GEC_OUTPUT_DIR": str(tmp_path / "outputs"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    env.pop("PREFECT_API_URL", None)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("gec")), "report", "--cycle", H1, "--as-of", "2023-05-20T08:00"],
+        env=env, capture_output=True, text=True, timeout=240, cwd=PROJECT_ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    printed = [Path(line) for line in result.stdout.splitlines() if line.startswith(str(tmp_path))]
+    folder = tmp_path / "outputs" / H1 / "2023-05-20"
+    assert printed == [
+        folder / "tong-hop.html",
+        folder / "tong-hop.xlsx",
+        folder / "restricted" / "vu-viec.xlsx",
+        folder / "manifest.json",
+    ]
+    assert all(path.is_file() for path in printed)
+    assert "MN001" in {e["school_code"] for e in _manifest(folder / "manifest.json")["submissions"]}
