@@ -1,4 +1,5 @@
-"""Collect submissions (SPEC §4, §6): drop folder → raw store → parse → validate → store → archive.
+"""Collect submissions (SPEC §4, §6): drop folder or mailbox → raw store → parse → validate → store →
+archive (folder) or reply and file the message (mailbox; `tasks.mail_intake`).
 
 The flow only wires tasks; each task is a thin wrapper over a plain function of `tasks.intake` or
 `tasks.store` and opens what it needs from settings (no engine crosses a task boundary). One batch
@@ -32,11 +33,13 @@ from db.setup import init_database
 from flows.runner import DB_WRITE_TAG, task_runner_from_settings
 from gec.settings import get_settings
 from schemas.reference import Reference, load_reference
-from tasks import intake, store
+from tasks import intake, mail_intake, outbox, store
+from tasks.mailbox import ImapConfig, MailboxUnavailable, MailItem, fetch_unseen
+from tasks.smtp_send import SmtpConfig
 from tasks.store import Checked, CollectSummary, Outcome, RawRecord
 
 Source = Literal["folder", "mailbox", "all"]
-SUPPORTED_SOURCES = ("folder",)
+SUPPORTED_SOURCES = ("folder", "mailbox", "all")
 DEFAULT_BATCH_SIZE = 50
 
 
@@ -58,13 +61,22 @@ RETRIES: dict[str, Any] = {
 }
 
 
+def mailbox_fault(_task: Any, _run: TaskRun, state: State) -> bool:
+    """Retry an IMAP task only when the server was away, never on a bug."""
+    return isinstance(state.data, MailboxUnavailable | TimeoutError)
+
+
+MAILBOX_RETRIES: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": [5, 15],
+    "retry_condition_fn": mailbox_fault,
+}
+
+
 def check_source(source: str) -> None:
-    """Refuse a source collect cannot read yet, with a message the command line can show as is."""
+    """Refuse an unknown source, with a message the command line can show as is."""
     if source not in SUPPORTED_SOURCES:
-        raise ValueError(
-            f"source {source!r} is not available in collect yet: only 'folder' is wired in "
-            "(the mailbox intake reuses tasks.store with source='mailbox'); run with --source folder"
-        )
+        raise ValueError(f"source {source!r} is unknown: use folder, mailbox or all")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -122,6 +134,49 @@ def read_states(submission_ids: Sequence[int]) -> dict[int, str]:
     return store.current_states(make_engine(), submission_ids)
 
 
+@task(cache_policy=NONE, timeout_seconds=300, **MAILBOX_RETRIES)
+def fetch_mail(batch_size: int) -> list[MailItem]:
+    """Read a batch of unseen messages without marking them."""
+    return fetch_unseen(ImapConfig.from_settings(), batch_size)
+
+
+@task(cache_policy=NONE, timeout_seconds=900, tags=[DB_WRITE_TAG], **RETRIES)
+def ingest_mail(items: Sequence[MailItem], reference: Reference, max_bytes: int
+                ) -> list[mail_intake.MessageResult]:
+    """Store the messages' workbooks (raw first) and queue one reply per message."""
+    settings = get_settings()
+    return mail_intake.ingest_messages(make_engine(), reference, items, max_bytes=max_bytes,
+                                       office_address=settings.smtp_from, ops_email=settings.ops_email)
+
+
+@task(cache_policy=NONE, timeout_seconds=300, **MAILBOX_RETRIES)
+def file_mail(results: Sequence[mail_intake.MessageResult]) -> mail_intake.Filing:
+    """Move the stored messages to Processed or Rejected, after the commit."""
+    return mail_intake.file_messages(ImapConfig.from_settings(), results)
+
+
+@task(cache_policy=NONE, timeout_seconds=1800, tags=[DB_WRITE_TAG], **RETRIES)
+def flush_outbox() -> outbox.FlushResult:
+    """Send the queued replies; what cannot go now stays queued for the next run."""
+    return outbox.flush_outbox(make_engine(), SmtpConfig.from_settings())
+
+
+def collect_mail(reference: Reference, batch_size: int, max_bytes: int, summary: CollectSummary) -> None:
+    """Collect the mailbox batch by batch into `summary`; the outbox is flushed even after an outage."""
+    try:
+        for _ in range(mail_intake.MAX_BATCHES):
+            items = quote(fetch_mail(batch_size))
+            if not items.unquote():
+                break
+            results = quote(ingest_mail(items, reference, max_bytes))
+            summary.add([outcome for result in results.unquote() for outcome in result.outcomes], {})
+            file_mail(results)
+            if len(items.unquote()) < batch_size or any(item.folder is None for item in results.unquote()):
+                break  # done, or a message that must wait would come back first in every batch
+    finally:
+        get_run_logger().info("outbox: %s", flush_outbox().one_line())
+
+
 @task(cache_policy=NONE)
 def publish_summary(summary: CollectSummary) -> None:
     """Publish the failed validations (table), a markdown summary and one event per rejected file."""
@@ -156,7 +211,7 @@ def publish_summary(summary: CollectSummary) -> None:
 def collect_submissions(
     source: Source = "folder", inbox_dir: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> CollectSummary:
-    """Collect new files from the drop folder into the database and archive them."""
+    """Collect new files from the drop folder and/or the mailbox into the database."""
     check_source(source)
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -165,13 +220,16 @@ def collect_submissions(
     # workbooks and findings that walk measured 2x the work itself. These are plain values: skip it.
     reference = quote(load_reference(settings.reference_dir))
     prepare_database(reference)
-    paths = list_inbox(Path(inbox_dir) if inbox_dir else settings.inbox_dir)
     summary = CollectSummary()
-    for start in range(0, len(paths), batch_size):
-        records = quote(store_raw(quote(read_files(paths[start:start + batch_size]))))
-        checked = quote(check_files(records, reference, settings.max_file_bytes))
-        outcomes = quote(store_submissions(records, checked, reference))
-        summary.add(outcomes.unquote(), archive_files(outcomes, settings.archive_dir))
+    if source in ("folder", "all"):
+        paths = list_inbox(Path(inbox_dir) if inbox_dir else settings.inbox_dir)
+        for start in range(0, len(paths), batch_size):
+            records = quote(store_raw(quote(read_files(paths[start:start + batch_size]))))
+            checked = quote(check_files(records, reference, settings.max_file_bytes))
+            outcomes = quote(store_submissions(records, checked, reference))
+            summary.add(outcomes.unquote(), archive_files(outcomes, settings.archive_dir))
+    if source in ("mailbox", "all"):
+        collect_mail(reference, batch_size, settings.max_file_bytes, summary)
     summary.refresh(read_states(summary.submission_ids))
     publish_summary(quote(summary))
     get_run_logger().info("collect: %s", summary.one_line())
@@ -196,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         summary = collect_submissions(source=args.source, inbox_dir=args.inbox, batch_size=args.batch_size)
-    except DatabaseUnavailable as error:
+    except (DatabaseUnavailable, MailboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(json.dumps(summary.model_dump(mode="json"), ensure_ascii=False))

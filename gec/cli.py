@@ -194,10 +194,11 @@ def collect(
 def _run_collect(source: str, inbox: Path | None):
     from db.engine import DatabaseUnavailable
     from flows.collect import collect_submissions
+    from tasks.mailbox import MailboxUnavailable
 
     try:
         return collect_submissions(source=source, inbox_dir=str(inbox) if inbox else None)
-    except DatabaseUnavailable as exc:
+    except (DatabaseUnavailable, MailboxUnavailable) as exc:
         raise _database_fault(exc) from exc
     except ValueError as exc:
         raise _fail(str(exc), EXIT_USAGE) from exc

@@ -106,10 +106,11 @@ def _archived(archive: Path) -> dict[str, tuple[str, str, int]]:
     return found
 
 
-def test_source_other_than_folder_is_refused_clearly() -> None:
-    with pytest.raises(ValueError, match="only 'folder'"):
-        check_source("mailbox")
-    check_source("folder")
+def test_unknown_source_is_refused_clearly() -> None:
+    with pytest.raises(ValueError, match="folder, mailbox or all"):
+        check_source("zalo")
+    for source in ("folder", "mailbox", "all"):
+        check_source(source)
 
 
 def test_collect_twice_stores_nothing_new_and_archives_by_state(

@@ -1,0 +1,279 @@
+"""The annotated copy of a school's own workbook (SPEC §4): offending cells filled, each with a comment.
+
+Cells are found from the findings (sheet name, Excel row, column label as the school sees them) and
+from where the parser found each sheet and column in this very file (`ParsedWorkbook.sheet_names`
+and `.columns`), so hand-made or rearranged copies are marked in the right place.
+
+.xlsx files are opened with openpyxl and saved with everything else kept (formats, drop-downs,
+protection, hidden sheets). .xlsm copies come back as .xlsx without their macros (we never send code
+back). .xls and .ods files, and .xlsx files openpyxl cannot open, become an .xlsx copy of their values
+(python-calamine reads them), annotated the same way. openpyxl is imported lazily: without it there
+is no annotated copy and the feedback e-mail still lists every finding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Any
+
+from schemas.contract import SHEETS, Severity
+from schemas.findings import Finding
+from schemas.messages import COMMENT_AUTHOR
+from schemas.workbook import ParsedWorkbook
+
+log = logging.getLogger(__name__)
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ERROR_FILL = "FFC7CE"  # Excel's own "Bad" fill: the clerk knows it means wrong
+WARNING_FILL = "FFEB9C"  # Excel's "Neutral": look again
+ERROR_TAB = "C00000"
+# Bigger .xlsx files are copied by value: openpyxl needs ~50x a package's size in memory and time.
+OPENPYXL_MAX_BYTES = 5 * 1024 * 1024
+MAX_COPY_CELLS = 500_000
+COPY_SUFFIX = "_danh-dau"
+_SHEET_BY_NAME = {sheet.name: key for key, sheet in SHEETS.items()}
+_INVALID_TITLE = re.compile(r"[\\/*?:\[\]]")
+_ILLEGAL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One cell to highlight: sheet as named in the file, 1-based row and column, the messages."""
+
+    sheet: str
+    row: int
+    column: int
+    severity: Severity
+    messages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AnnotatedCopy:
+    """The annotated workbook to attach to a feedback e-mail."""
+
+    filename: str
+    content: bytes = field(repr=False)
+    marked: int  # cells highlighted
+    mime_type: str = XLSX_TYPE
+
+
+def _column_key(sheet_key: str, label: str | None) -> str | None:
+    if not label:
+        return None
+    sheet = SHEETS[sheet_key]
+    return next((item.key for item in sheet.fields if item.label == label), None)
+
+
+def cell_of(finding: Finding, parsed: ParsedWorkbook) -> tuple[str, int, int] | None:
+    """Return (sheet name in this file, 1-based row, 1-based column) of a finding's cell, if it has one."""
+    sheet_key = _SHEET_BY_NAME.get(finding.sheet or "")
+    if sheet_key is None or finding.row is None:
+        return None
+    name = parsed.sheet_names.get(sheet_key)
+    field_key = _column_key(sheet_key, finding.column)
+    column = parsed.columns.get(sheet_key, {}).get(field_key) if field_key else None
+    if name is None or column is None:
+        return None
+    return name, finding.row, column + 1
+
+
+def cell_address(finding: Finding, parsed: ParsedWorkbook) -> str | None:
+    """Return a finding's cell as Excel names it (`C5`), or None."""
+    found = cell_of(finding, parsed)
+    if found is None:
+        return None
+    letters, index = "", found[2]
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return f"{letters}{found[1]}"
+
+
+def locate(findings: Iterable[Finding], parsed: ParsedWorkbook) -> list[Mark]:
+    """Return the cells the findings point at in this file; findings about no cell are left out.
+
+    Several findings on one cell make one mark carrying every message; an error outranks a warning.
+    """
+    cells: dict[tuple[str, int, int], list[Finding]] = {}
+    for finding in findings:
+        found = cell_of(finding, parsed)
+        if found is not None:
+            cells.setdefault(found, []).append(finding)
+    marks = []
+    for (name, row, column), found_here in cells.items():
+        severity = Severity.ERROR if any(item.is_error for item in found_here) else Severity.WARNING
+        messages = tuple(dict.fromkeys(item.message for item in found_here))
+        marks.append(Mark(name, row, column, severity, messages))
+    return sorted(marks, key=lambda mark: (mark.sheet, mark.row, mark.column))
+
+
+def annotated_name(original: str) -> str:
+    """Return the annotated copy's file name: the school's own name, marked, always .xlsx."""
+    stem = PurePath(original.replace("\\", "/")).stem or "bao-cao"
+    return f"{stem}{COPY_SUFFIX}.xlsx"
+
+
+def annotate_workbook(
+    content: bytes, parsed: ParsedWorkbook, findings: Sequence[Finding], *, file_name: str
+) -> AnnotatedCopy | None:
+    """Return the annotated copy of a workbook, or None when no finding points at a cell or it fails."""
+    if not parsed.readable:
+        return None
+    marks = locate(findings, parsed)
+    if not marks:
+        return None
+    try:
+        import openpyxl  # noqa: F401  (runtime dependency of this feature only)
+    except ImportError:
+        log.warning("openpyxl is not installed: feedback goes out without an annotated copy")
+        return None
+    opened = None
+    if parsed.file_format in ("xlsx", "xlsm") and len(content) <= OPENPYXL_MAX_BYTES:
+        opened = _open_original(content)
+    if opened is None:
+        opened = _values_copy(content)
+    if opened is None:
+        return None
+    book, sheets = opened
+    try:
+        marked = _mark(book, sheets, marks)
+        if not marked:
+            return None
+        out = io.BytesIO()
+        book.save(out)
+    except Exception as error:  # a feedback e-mail must go out even when the copy cannot be made
+        log.warning("cannot annotate %s: %s: %s", file_name, type(error).__name__, error)
+        return None
+    return AnnotatedCopy(annotated_name(file_name), out.getvalue(), marked)
+
+
+def _open_original(content: bytes) -> tuple[Any, dict[str, Any]] | None:
+    """Open the school's .xlsx/.xlsm with openpyxl (macros dropped): the book and its sheets by name."""
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(content), keep_vba=False, keep_links=True)
+    except Exception as error:  # openpyxl is stricter than calamine on odd packages
+        log.info("openpyxl cannot open the workbook (%s: %s); annotating a copy of its values",
+                 type(error).__name__, error)
+        return None
+    # Saved under .xlsx: an .xlsm's macro-enabled content type must not survive without its macros.
+    book.template = False
+    if getattr(book, "vba_archive", None) is not None:
+        book.vba_archive = None
+    return book, {sheet.title: sheet for sheet in book.worksheets}
+
+
+def _title(name: str, taken: set[str]) -> str:
+    """Return a sheet title Excel accepts (ODS allows longer names and more characters)."""
+    title = _INVALID_TITLE.sub("_", name).strip("'")[:31] or "Sheet"
+    candidate, number = title, 1
+    while candidate.casefold() in taken:
+        number += 1
+        suffix = f" ({number})"
+        candidate = title[: 31 - len(suffix)] + suffix
+    taken.add(candidate.casefold())
+    return candidate
+
+
+def _cell_value(value: object) -> object:
+    if isinstance(value, str):
+        return _ILLEGAL_CHARS.sub("", value)
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    return value
+
+
+def _values_copy(content: bytes) -> tuple[Any, dict[str, Any]] | None:
+    """Return a new workbook holding every sheet's values, and its sheets by their original names."""
+    import openpyxl
+    from python_calamine import CalamineWorkbook
+
+    try:
+        source = CalamineWorkbook.from_filelike(io.BytesIO(content))
+    except Exception as error:
+        log.info("cannot read the workbook for a values copy: %s: %s", type(error).__name__, error)
+        return None
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    taken: set[str] = set()
+    # Marks name sheets as the file does; titles may change here (ODS allows what Excel does not).
+    sheets: dict[str, Any] = {}
+    cells = 0
+    with source:
+        visible = {meta.name: str(meta.visible) for meta in source.sheets_metadata}
+        for name in source.sheet_names:
+            try:
+                rows = source.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            except Exception:  # a chart sheet or an unreadable one: nothing to copy
+                continue
+            sheet = book.create_sheet(_title(name, taken))
+            sheets[name] = sheet
+            if "hidden" in visible.get(name, "").lower():
+                sheet.sheet_state = "hidden"
+            for row_number, row in enumerate(rows, start=1):
+                for column_number, value in enumerate(row, start=1):
+                    if value is None or value == "":
+                        continue
+                    cells += 1
+                    if cells > MAX_COPY_CELLS:
+                        log.info("workbook too big for a values copy")
+                        return None
+                    cell = sheet.cell(row_number, column_number, _cell_value(value))
+                    if isinstance(value, dt.date | dt.datetime):
+                        cell.number_format = "DD/MM/YYYY"
+    if not book.sheetnames:
+        return None
+    if all(book[name].sheet_state != "visible" for name in book.sheetnames):
+        book[book.sheetnames[0]].sheet_state = "visible"
+    return book, sheets
+
+
+def _mark(book: Any, sheets: dict[str, Any], marks: Sequence[Mark]) -> int:
+    """Fill and comment every marked cell; return how many were marked."""
+    from openpyxl.cell.cell import MergedCell
+    from openpyxl.comments import Comment
+    from openpyxl.styles import PatternFill
+
+    fills = {
+        Severity.ERROR: PatternFill(fill_type="solid", start_color=ERROR_FILL, end_color=ERROR_FILL),
+        Severity.WARNING: PatternFill(fill_type="solid", start_color=WARNING_FILL, end_color=WARNING_FILL),
+    }
+    marked = 0
+    first_error_sheet = None
+    for mark in marks:
+        sheet = sheets.get(mark.sheet)
+        if sheet is None:
+            continue
+        cell = sheet.cell(mark.row, mark.column)
+        if isinstance(cell, MergedCell):
+            # Only a merged range's top-left cell holds a value, a fill and a comment.
+            merged = next((area for area in sheet.merged_cells.ranges if cell.coordinate in area), None)
+            if merged is None:
+                continue
+            cell = sheet.cell(merged.min_row, merged.min_col)
+        cell.fill = fills[mark.severity]
+        text = "\n".join(f"• {message}" for message in mark.messages)
+        if cell.comment is not None and cell.comment.text:
+            text = f"{cell.comment.text}\n{text}"
+        comment = Comment(text, COMMENT_AUTHOR)
+        comment.width = 360
+        comment.height = min(60 + 18 * (len(text) // 50 + text.count("\n")), 600)
+        cell.comment = comment
+        marked += 1
+        if mark.severity is Severity.ERROR:
+            sheet.sheet_properties.tabColor = ERROR_TAB
+            if first_error_sheet is None and sheet.sheet_state == "visible":
+                first_error_sheet = sheet
+    if first_error_sheet is not None:
+        # Open the copy on the first sheet that needs fixing.
+        for sheet in book.worksheets:
+            sheet.sheet_view.tabSelected = sheet is first_error_sheet
+        book.active = book.worksheets.index(first_error_sheet)
+    return marked
