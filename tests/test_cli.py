@@ -1,0 +1,58 @@
+"""The `gec` command line as an office user runs it: real processes, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from gec.settings import PROJECT_ROOT
+
+GEC = str(Path(sys.executable).with_name("gec"))
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [GEC, *args], capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_demo_data_validated_by_gec_validate_matches_its_truth_file(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    made = run("demo-data", "--cycle", "2023-H1", "--out", str(out), "--seed", "11")
+    assert made.returncode == 0, made.stderr
+    truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
+    files = sorted(str(out / entry["file"]) for entry in truth["files"])
+
+    checked = run("validate", "--json", *files)
+    assert checked.returncode == 0, checked.stderr  # rejected workbooks are data, not a failure
+    found = {Path(item["file"]).name: sorted({f["rule"] for f in item["findings"]})
+             for item in json.loads(checked.stdout)}
+    expected = {entry["file"]: entry["expect_rules"] for entry in truth["files"]}
+    assert found == expected
+    # Each finding names where to look, as the school sees it.
+    sample = next(item for item in json.loads(checked.stdout) if item["findings"])
+    assert {"severity", "rule", "sheet", "row", "column", "message"} <= set(sample["findings"][0])
+
+
+def test_template_for_one_school_and_usage_errors(tmp_path: Path) -> None:
+    made = run("template", "--cycle", "2023-H1", "--school", "MN001", "--out", str(tmp_path))
+    assert made.returncode == 0, made.stderr
+    written = list(tmp_path.glob("*.xlsx"))
+    assert len(written) == 1 and written[0].stat().st_size > 5000
+
+    assert run("template", "--cycle", "2023-H1", "--out", str(tmp_path)).returncode == 2  # no school
+    assert run("template", "--cycle", "2023-H9", "--all", "--out", str(tmp_path)).returncode == 2
+    assert run("status", "--cycle", "nonsense").returncode == 2
+
+
+def test_database_fault_exits_1_naming_the_database(tmp_path: Path) -> None:
+    # Nothing listens on this loopback port: the command must fail cleanly with exit code 1.
+    env = {"GEC_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:9/gec_nowhere"}
+    result = run("status", "--cycle", "2023-H1", env=env)
+    assert result.returncode == 1
+    assert "127.0.0.1:9/gec_nowhere" in result.stderr
+    assert "Traceback" not in result.stderr
