@@ -56,3 +56,29 @@ def test_database_fault_exits_1_naming_the_database(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "127.0.0.1:9/gec_nowhere" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_collect_then_status_json_agrees_with_the_demo_truth(tmp_path: Path) -> None:
+    env = {
+        "GEC_DATABASE_URL": f"sqlite:///{tmp_path / 'gec.sqlite3'}",
+        "GEC_ARCHIVE_DIR": str(tmp_path / "archive"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
+    inbox = tmp_path / "inbox"
+    assert run("demo-data", "--cycle", "2023-H1", "--out", str(inbox), "--seed", "5").returncode == 0
+    truth_path = inbox / "truth.json"
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    truth_path.rename(tmp_path / "truth.json")  # the answers are not a submission
+
+    collected = run("collect", "--source", "folder", "--inbox", str(inbox), env=env)
+    assert collected.returncode == 0, collected.stderr[-3000:]
+    assert not any(inbox.iterdir())  # everything archived after the commit
+
+    status = run("status", "--cycle", "2023-H1", "--json", env=env)
+    assert status.returncode == 0, status.stderr
+    result = json.loads(status.stdout)
+    schools = {entry["code"]: (entry["state"], entry["on_time"]) for entry in result["schools"]}
+    assert schools == {entry["code"]: (entry["expect_state"], entry["expect_on_time"])
+                       for entry in truth["schools"]}
+    states = {entry["file"]: entry["state"] for entry in result["submissions"]}
+    assert states == {entry["file"]: entry["expect_state"] for entry in truth["files"]}
