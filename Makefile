@@ -39,3 +39,7 @@ bench: install
 
 clean:
 	rm -rf .venv .tools data outputs/*/
+
+# The operator's Prefect setup: server, work pool, limits, deployments, automations, worker (docs/operations.md).
+serve: install
+	bash scripts/serve.sh

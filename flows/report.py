@@ -11,6 +11,7 @@ from prefect.cache_policies import NONE
 
 from db.engine import make_engine
 from db.setup import init_database
+from flows.runner import DB_WRITE_TAG
 from gec.settings import TIMEZONE, get_settings
 from schemas.reference import load_reference
 from tasks.report_data import load_cycle_data
@@ -27,7 +28,13 @@ def resolve_as_of(as_of: dt.datetime | str | None) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=TIMEZONE)
 
 
-@task(cache_policy=NONE, retries=2, retry_delay_seconds=[2, 5], timeout_seconds=600)
+def default_cycle(moment: dt.datetime) -> str:
+    """Return the cycle whose deadline passed most recently at `moment` (the one a 6 May run reports)."""
+    calendar = load_reference(get_settings().reference_dir).calendar
+    return calendar.previous(calendar.open_at(moment).id)
+
+
+@task(cache_policy=NONE, retries=2, retry_delay_seconds=[2, 5], timeout_seconds=600, tags=[DB_WRITE_TAG])
 def load_report_data(cycle: str, as_of: dt.datetime) -> CycleData:
     """Read the cycle's submissions and sheet rows as they stood at `as_of`."""
     reference = load_reference(get_settings().reference_dir)
@@ -42,17 +49,22 @@ def write_report(data: CycleData) -> ReportFiles:
     return write_report_files(data, get_settings().output_dir)
 
 
-@task(cache_policy=NONE, retries=2, retry_delay_seconds=[2, 5], timeout_seconds=120)
+@task(cache_policy=NONE, retries=2, retry_delay_seconds=[2, 5], timeout_seconds=120, tags=[DB_WRITE_TAG])
 def record_run(data: CycleData, files: ReportFiles, started_at: dt.datetime) -> int:
     """Record the run and the exact submission versions it used."""
     return record_report_run(make_engine(), data, files, started_at)
 
 
-@flow(name="build-cycle-report", flow_run_name="report-{cycle}", log_prints=False)
-def build_cycle_report(cycle: str, as_of: dt.datetime | None = None) -> list[str]:
-    """Build the cycle's HTML and Excel rollups as of a moment (default: now); return the paths written."""
+@flow(name="build-cycle-report", log_prints=False)
+def build_cycle_report(cycle: str | None = None, as_of: dt.datetime | None = None) -> list[str]:
+    """Build the cycle's HTML and Excel rollups as of a moment (default: now); return the paths written.
+
+    Without `cycle`, the cycle whose deadline passed most recently: the scheduled 6 May and 6 November
+    runs report the half-year that just closed.
+    """
     started_at = dt.datetime.now(dt.UTC)
     moment = resolve_as_of(as_of)
+    cycle = cycle or default_cycle(moment)
     data = load_report_data(cycle, moment)
     files = write_report(data)
     run_id = record_run(data, files, started_at)
