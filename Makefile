@@ -4,6 +4,8 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
+# Compiled bytecode saves every Prefect process about 4 s of start-up.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: demo test lint install system-deps postgres bench serve clean
 

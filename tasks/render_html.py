@@ -12,7 +12,7 @@ from html import escape
 from pathlib import Path
 
 import pandas as pd
-from great_tables import GT, loc, style
+from great_tables import GT
 
 from tasks.charts import completeness_by_level_svg, reach_by_ward_svg
 from tasks.rollup import (
@@ -39,6 +39,7 @@ from tasks.rollup import (
 
 FONTS = ["Times New Roman", "Times", "serif"]
 MET_STYLE = {True: ("#d7f0dc", "#1b5e20"), False: ("#f9d6d5", "#8b1a1a")}
+MET_CLASS = {True: "gec-met", False: "gec-unmet"}
 NUMERIC_KINDS = {"int", "pct", "measure", "change", "small_count", "datetime", "date"}
 # great-tables writes one <style> per table; a web-font import there would reach the network.
 _EXTERNAL_CSS = re.compile(r"@import\s+url\([^)]*\)\s*;?|<link\b[^>]*>", re.IGNORECASE)
@@ -78,6 +79,13 @@ td.gt_right, td.gt_center { white-space: nowrap; }
 }
 @page { size: A4; margin: 20mm 15mm 20mm 25mm; }
 """
+# A cell whose text carries a verdict class is painted whole where the browser knows `:has()`
+# (Chromium 105+, Firefox 121+, Safari 15.4+); older browsers still colour the text.
+VERDICT_CSS = "".join(
+    f"td:has(> .{MET_CLASS[judged]}) {{ background-color: {fill}; color: {ink}; }}\n"
+    f".{MET_CLASS[judged]} {{ color: {ink}; }}\n"
+    for judged, (fill, ink) in MET_STYLE.items()
+)
 
 
 def display_value(column: Column, row: pd.Series) -> str:
@@ -111,10 +119,39 @@ def display_frame(table: Table) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[column.key for column in table.columns], dtype=object)
 
 
+def verdict_cells(table: Table) -> dict[str, list[bool | None]]:
+    """Return, for each column coloured by a met/not-met verdict, that verdict row by row."""
+    cells: dict[str, list[bool | None]] = {}
+    for met in (column for column in table.columns if column.kind == "met"):
+        verdicts = [verdict(value) for value in table.frame[met.key]]
+        for coloured in (met, *(c for c in table.columns if c.met_key == met.key)):
+            cells[coloured.key] = verdicts
+    return cells
+
+
+def _verdict_html(text: str, judged: bool | None) -> str:
+    """Return a cell's escaped text, marked with its verdict's class when it has one."""
+    return escape(text) if judged is None else f'<span class="{MET_CLASS[judged]}">{escape(text)}</span>'
+
+
+def _ready_html(value: str) -> str:
+    # These cells were escaped and marked by `_verdict_html`; great-tables keeps a formatter's output.
+    return value
+
+
 def build_table(table: Table) -> GT:
-    """Build the great-tables table for one report table: labels, alignment, met/not-met colours."""
+    """Build the great-tables table for one report table: labels, alignment, met/not-met colours.
+
+    Verdict colours come from a class on the cell's text (PAGE_CSS paints the cell), not from
+    `tab_style`: great-tables matches every cell against every styled cell, so per-row styles made a
+    5,000-school table take seconds per column.
+    """
+    shown = display_frame(table)
+    verdicts = verdict_cells(table)
+    for key, judged in verdicts.items():
+        shown[key] = [_verdict_html(text, one) for text, one in zip(shown[key], judged, strict=True)]
     gt = (
-        GT(display_frame(table), id=table.id)
+        GT(shown, id=table.id)
         .tab_header(title=table.title)
         .cols_label(cases={column.key: column.label for column in table.columns})
         .tab_options(
@@ -136,17 +173,8 @@ def build_table(table: Table) -> GT:
     ):
         if keys:
             gt = gt.cols_align(align, columns=keys)
-    met_columns = [column for column in table.columns if column.kind == "met"]
-    for judged, (fill, ink) in MET_STYLE.items():
-        for met in met_columns:
-            rows = [i for i, value in enumerate(table.frame[met.key]) if verdict(value) is judged]
-            if not rows:
-                continue
-            coloured = [met.key, *(c.key for c in table.columns if c.met_key == met.key)]
-            gt = gt.tab_style(
-                style=[style.fill(color=fill), style.text(color=ink)],
-                locations=loc.body(columns=coloured, rows=rows),
-            )
+    if verdicts:
+        gt = gt.fmt(_ready_html, columns=list(verdicts))
     if table.note:
         gt = gt.tab_source_note(table.note)
     return gt
@@ -200,7 +228,7 @@ def render_html(report: CycleReport) -> str:
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(TITLE.capitalize())} - {escape(report.cycle_label)}</title>",
-        f"<style>{PAGE_CSS}</style>",
+        f"<style>{PAGE_CSS}{VERDICT_CSS}</style>",
         "</head>",
         "<body>",
         '<main class="page">',

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -82,8 +83,14 @@ def html_row(soup: BeautifulSoup, table_id: str, label: str, value: str) -> dict
     matches = [row for row in html_rows(soup, table_id) if row[label].get_text(strip=True) == value]
     assert len(matches) == 1, f"{table_id}: {label}={value!r} matched {len(matches)} rows"
     return {key: cell.get_text(" ", strip=True) for key, cell in matches[0].items()} | {
-        f"{key}@style": cell.get("style", "") for key, cell in matches[0].items()
+        f"{key}@verdict": verdict_class(cell) for key, cell in matches[0].items()
     }
+
+
+def verdict_class(cell) -> str:
+    """Return the met/not-met class the page's CSS paints a cell by, or "" for an uncoloured cell."""
+    marked = cell.find("span", class_=["gec-met", "gec-unmet"])
+    return " ".join(marked["class"]) if marked else ""
 
 
 def visible_text(soup: BeautifulSoup) -> str:
@@ -168,19 +175,21 @@ def test_html_indicator_figures_and_colours(soup):
     assert row["Kết quả"] == vi_pct(ct1)
     assert row["Mục tiêu"] == "50,0%"
     assert row["Đánh giá"] == "Chưa đạt"
-    assert "#f9d6d5" in row["Kết quả@style"] and "#f9d6d5" in row["Đánh giá@style"]
+    assert row["Kết quả@verdict"] == row["Đánh giá@verdict"] == "gec-unmet"
+    assert row["Mục tiêu@verdict"] == ""
     ct1_total = sum(r[2] for r in fx.REACH if r[1] in fx.CT1.groups)
     assert row["Tổng số đối tượng"] == vi_int(ct1_total) and "." in row["Tổng số đối tượng"]
     assert row["Tỷ lệ nữ trong số được truyền thông"] == vi_pct(reach(None, fx.CT1.groups, 5, 4))
     assert row["Tỷ lệ nữ trong tổng số đối tượng"] == vi_pct(reach(None, fx.CT1.groups, 3, 2))
     row = html_row(soup, "bang-2-1", "Mã", "CT2")
     assert (row["Kết quả"], row["Đánh giá"]) == (vi_pct(ct2), "Đạt")
-    assert "#d7f0dc" in row["Kết quả@style"]
+    assert row["Kết quả@verdict"] == "gec-met"
     assert html_row(soup, "bang-2-1", "Mã", "TE1")["Kết quả"] == "Chưa nhập"
     assert html_row(soup, "bang-2-1", "Mã", "BDG1")["Kết quả"] == "72,5%"
     school = html_row(soup, "bang-2-5", "Mã trường", "MN01")
     assert school["CT1: tỷ lệ"] == vi_pct(reach({"MN01"}, fx.CT1.groups))
     assert school["CT1: đánh giá"] == "Đạt"
+    assert school["CT1: tỷ lệ@verdict"] == school["CT1: đánh giá@verdict"] == "gec-met"
     ward = html_row(soup, "bang-2-4", "Phường", "Phường 2")
     assert ward["CT2: tỷ lệ"] == vi_pct(reach({"MN02", "TH02"}, fx.CT2.groups)) == "40,0%"
 
@@ -462,3 +471,25 @@ def test_report_renders_in_headless_chromium(tmp_path, html):
     assert loaded.find("h1").get_text().startswith("BÁO CÁO TỔNG HỢP")
     assert loaded.find(id="bang-2-1") is not None
     assert len(loaded.find_all("svg")) >= 2
+
+
+def test_verdicts_paint_their_cells_in_chromium(tmp_path, html, soup):
+    """What a reader sees: the browser paints not-met cells red and met cells green, others white."""
+    # The report has no scripts; this test-only copy adds one that reads the computed colours back.
+    probe = """<script>
+document.body.dataset.painted = JSON.stringify([...document.querySelectorAll('#bang-2-1 tbody tr')]
+  .map(tr => [...tr.querySelectorAll('td')].map(td => getComputedStyle(td).backgroundColor)));
+</script>"""
+    page = tmp_path / "probe.html"
+    page.write_text(html.replace("</body>", probe + "</body>"), encoding="utf-8")
+    dom = run_chromium(tmp_path, page.as_uri(), "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    painted = json.loads(BeautifulSoup(dom.stdout, "html.parser").body["data-painted"])
+    rows = html_rows(soup, "bang-2-1")
+    by_code = {row["Mã"].get_text(strip=True): dict(zip(row, colours, strict=True))
+               for row, colours in zip(rows, painted, strict=True)}
+    red, green = "rgb(249, 214, 213)", "rgb(215, 240, 220)"
+    assert by_code["CT1"]["Kết quả"] == by_code["CT1"]["Đánh giá"] == red
+    assert by_code["CT2"]["Kết quả"] == by_code["CT2"]["Đánh giá"] == green
+    assert by_code["CT1"]["Mục tiêu"] not in (red, green)
+    assert by_code["TE1"]["Kết quả"] not in (red, green)  # no value entered, so no verdict
