@@ -126,6 +126,32 @@ def list_inbox(inbox_dir: Path) -> list[Path]:
     return [entry for _, _, entry in sorted(found)]
 
 
+def batch_paths(paths: Sequence[Path], max_files: int, max_bytes: int) -> list[list[Path]]:
+    """Split the inbox into batches of at most `max_files` files and `max_bytes` bytes, in order.
+
+    A batch is held in memory whole (bytes, parsed frames), so a few large files make a batch of their
+    own; a file larger than `max_bytes` is a batch alone (the raw store still records it).
+    """
+    if max_files < 1 or max_bytes < 1:
+        raise ValueError("a batch must allow at least one file and one byte")
+    batches: list[list[Path]] = []
+    current: list[Path] = []
+    current_bytes = 0
+    for path in paths:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0  # gone or unreadable: read_inbox_files logs it and leaves it
+        if current and (len(current) >= max_files or current_bytes + size > max_bytes):
+            batches.append(current)
+            current, current_bytes = [], 0
+        current.append(path)
+        current_bytes += size
+    if current:
+        batches.append(current)
+    return batches
+
+
 def folder_source_ref(path: Path, received_at: dt.datetime, sha256: str) -> str:
     """Name one arrival in the drop folder: the same file left in place is the same arrival."""
     return f"{path.resolve()}|{received_at.isoformat()}|{sha256}"

@@ -128,6 +128,24 @@ def test_inbox_lists_files_oldest_first_with_aware_received_times(tmp_path: Path
         intake.list_inbox(tmp_path / "missing")
 
 
+def test_inbox_batches_keep_order_and_cap_files_and_bytes(tmp_path: Path) -> None:
+    sizes = {"a": 10, "b": 10, "c": 10, "d": 45, "e": 200, "f": 5, "g": 5}
+    paths = []
+    for name, size in sizes.items():
+        path = tmp_path / name
+        path.write_bytes(b"x" * size)
+        paths.append(path)
+    batches = intake.batch_paths(paths, max_files=2, max_bytes=50)
+    assert [[path.name for path in batch] for batch in batches] == [
+        ["a", "b"], ["c"], ["d"], ["e"], ["f", "g"],  # c+d would pass 50 bytes; e is alone, too big
+    ]
+    assert [path for batch in batches for path in batch] == paths  # nothing dropped, order kept
+    (tmp_path / "b").unlink()  # vanished since listing: still batched, read_inbox_files skips it
+    assert sum(map(len, intake.batch_paths(paths, max_files=200, max_bytes=1000))) == len(paths)
+    with pytest.raises(ValueError, match="at least one"):
+        intake.batch_paths(paths, max_files=0, max_bytes=50)
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
