@@ -117,8 +117,32 @@ def _port_open(port: int) -> bool:
     return False
 
 
+class OutageDrills:
+    """Restart and outage drills for a loopback server that has `start()` and `stop()`."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        """Stop and start again on the same port with the same mail."""
+        self.stop()
+        self.start()
+
+    @contextlib.contextmanager
+    def stopped(self) -> Iterator[None]:
+        """Drill an outage: the server is down inside the block and back up after it."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
+
+
 @dataclass
-class DovecotServer:
+class DovecotServer(OutageDrills):
     """A private Dovecot instance with one user, a throwaway mail store and outage controls."""
 
     binary: str
@@ -199,20 +223,6 @@ class DovecotServer:
         deadline = time.monotonic() + timeout
         while _port_open(self.port) and time.monotonic() < deadline:
             time.sleep(0.05)
-
-    def restart(self) -> None:
-        """Stop and start again on the same port with the same mail."""
-        self.stop()
-        self.start()
-
-    @contextlib.contextmanager
-    def stopped(self) -> Iterator[None]:
-        """Drill an outage: the server is down inside the block and back up after it."""
-        self.stop()
-        try:
-            yield
-        finally:
-            self.start()
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -380,7 +390,7 @@ def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth
 
 
 @dataclass
-class SmtpServer:
+class SmtpServer(OutageDrills):
     """An aiosmtpd server in a thread that keeps what it receives, with outage controls."""
 
     port: int
@@ -411,19 +421,6 @@ class SmtpServer:
         controller, self._controller = self._controller, None
         if controller is not None:
             controller.stop()
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    @contextlib.contextmanager
-    def stopped(self) -> Iterator[None]:
-        """Drill an outage: the server is down inside the block and back up after it."""
-        self.stop()
-        try:
-            yield
-        finally:
-            self.start()
 
     def is_running(self) -> bool:
         return self._controller is not None
