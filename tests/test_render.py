@@ -15,11 +15,13 @@ import pytest
 from bs4 import BeautifulSoup
 from python_calamine import CalamineWorkbook
 
+from gec.settings import PROJECT_ROOT
 from tasks.render_html import render_html
 from tasks.render_xlsx import render_restricted_xlsx, render_xlsx, sheet_names
 from tasks.rollup import build_report
 from tests.support import rollup_data as fx
 
+SCREENSHOTS = PROJECT_ROOT / "outputs" / "report-screenshots"
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -464,6 +466,9 @@ def test_report_renders_in_headless_chromium(tmp_path, html):
     assert console_errors(shot.stderr) == []
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size > 20_000  # a blank page compresses to a few kB
+    # Kept where a reviewer looks (outputs/ is git-ignored), like the deployment test's UI shots.
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(png, SCREENSHOTS / "tong-hop.png")
     dom = run_chromium(tmp_path, page.as_uri(), "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert console_errors(dom.stderr) == []
