@@ -175,6 +175,7 @@ def collect_mail(reference: Reference, batch_size: int, max_bytes: int, summary:
                 break
             results = quote(ingest_mail(items, reference, max_bytes))
             summary.add([outcome for result in results.unquote() for outcome in result.outcomes], {})
+            summary.not_kept += mail_intake.not_kept(results.unquote())
             file_mail(results)
             if len(items.unquote()) < batch_size or any(item.folder is None for item in results.unquote()):
                 break  # done, or a message that must wait would come back first in every batch
@@ -184,12 +185,20 @@ def collect_mail(reference: Reference, batch_size: int, max_bytes: int, summary:
 
 @task(cache_policy=NONE)
 def publish_summary(summary: CollectSummary) -> None:
-    """Publish the failed validations (table), a markdown summary and one event per rejected file."""
+    """Publish the failed validations and any mail not kept (tables), a markdown summary and one
+    event per rejected or held file."""
     create_table_artifact(
         key="failed-validations",
         table=summary.problem_rows() or [{"message": "no rejected or held submissions"}],
         description="Submissions rejected or held in this collect run (no confidential values).",
     )
+    if summary.not_kept:
+        create_table_artifact(
+            key="attachments-not-kept",
+            table=[item.model_dump() for item in summary.not_kept],
+            description="Mail attachments refused before storage and messages without a workbook; "
+                        "each sender was answered in Vietnamese.",
+        )
     create_markdown_artifact(key="collect-summary", markdown=summary.to_markdown())
     for problem in summary.problems:
         emit_event(

@@ -42,7 +42,7 @@ from tasks.feedback import (
     held_submissions,
 )
 from tasks.intake import MAILBOX, IncomingFile, incoming_file
-from tasks.mail_extract import Extraction, Skipped, extract_workbooks
+from tasks.mail_extract import Extraction, Skipped, SkipReason, extract_workbooks
 from tasks.mailbox import (
     PROCESSED_FOLDER,
     REJECTED_FOLDER,
@@ -55,7 +55,7 @@ from tasks.mailbox import (
 from tasks.outbox import FlushResult, Mail, flush_outbox, queue_mail, queued_keys
 from tasks.smtp_send import SmtpConfig
 from tasks.states import State
-from tasks.store import Checked, Outcome, RawRecord, check_files, store_raw, store_submissions
+from tasks.store import Checked, NotKept, Outcome, RawRecord, check_files, store_raw, store_submissions
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,22 @@ class MessageResult:
     reply_queued: bool  # this run queued its reply (False: queued earlier, or none is due)
     sender_kind: str  # person | automatic | own | bounce
     problem: str | None = None
+
+
+def not_kept(results: Sequence[MessageResult]) -> list[NotKept]:
+    """Return what the operator should know was not stored: refused attachments, and messages from a
+    person with no attachment at all. Non-workbook files beside a stored workbook (logos, signatures)
+    are noise and left out."""
+    found: list[NotKept] = []
+    for result in results:
+        for skipped in result.skipped:
+            if skipped.reason == SkipReason.NOT_A_WORKBOOK and result.outcomes:
+                continue
+            found.append(NotKept(message=result.ref, sender=result.sender, file=skipped.name,
+                                 reason=str(skipped.reason)))
+        if not result.outcomes and not result.skipped and result.sender_kind == PERSON:
+            found.append(NotKept(message=result.ref, sender=result.sender, file=None, reason="no_workbook"))
+    return found
 
 
 def _workbooks(

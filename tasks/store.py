@@ -864,6 +864,16 @@ class Problem(BaseModel):
     message: str | None
 
 
+class NotKept(BaseModel):
+    """A mailbox attachment that was not stored, or a message with no workbook: nothing to validate,
+    so no submission, but the sender was answered and the operator should see it too."""
+
+    message: str  # the message's reference (Message-ID, else mailbox UID)
+    sender: str | None
+    file: str | None  # None: the message itself had no workbook
+    reason: str  # a mail_extract.SkipReason code, or "no_workbook"
+
+
 class CollectSummary(BaseModel):
     """What one collect run did; safe to log and publish (no incident values)."""
 
@@ -878,6 +888,7 @@ class CollectSummary(BaseModel):
     archived: int = 0
     left_in_inbox: list[str] = Field(default_factory=list)
     problems: list[Problem] = Field(default_factory=list)
+    not_kept: list[NotKept] = Field(default_factory=list)
 
     def add(self, outcomes: Sequence[Outcome], destinations: Mapping[Path, Path | None]) -> None:
         """Add one batch's outcomes and where its files were moved."""
@@ -952,4 +963,12 @@ class CollectSummary(BaseModel):
                 lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
             if len(self.problems) > MARKDOWN_ROWS:
                 lines.append(f"\n… and {len(self.problems) - MARKDOWN_ROWS} more (see failed-validations).")
+        if self.not_kept:
+            lines += ["", "Mail with nothing stored (the sender was answered):", "",
+                      "| message | sender | attachment | reason |", "|---|---|---|---|"]
+            for item in self.not_kept[:MARKDOWN_ROWS]:
+                cells = [item.message, item.sender or "?", item.file or "(no workbook)", item.reason]
+                lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+            if len(self.not_kept) > MARKDOWN_ROWS:
+                lines.append(f"\n… and {len(self.not_kept) - MARKDOWN_ROWS} more (see attachments-not-kept).")
         return "\n".join(lines) + "\n"

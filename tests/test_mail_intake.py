@@ -473,6 +473,32 @@ def _auto_reply() -> bytes:
         b"Subject:", b"Auto-Submitted: auto-replied\nSubject:", 1)
 
 
+def test_operator_sees_refused_attachments_but_not_logos() -> None:
+    from tasks.mail_extract import Skipped, SkipReason
+    from tasks.mail_intake import AUTOMATIC, PERSON, MessageResult, not_kept
+    from tasks.store import Outcome
+
+    stored = Outcome("Báo cáo.xlsx", None, "0" * 64, "7:1:1", 1, True, True, 1, True, "MN001", H1, "accepted")
+
+    def message(uid: str, outcomes: tuple[Outcome, ...], skipped: tuple[Skipped, ...],
+                kind: str = PERSON) -> MessageResult:
+        return MessageResult(uid, f"7:{uid}", f"{uid}@truong.q8.test", "BC", ARRIVED, outcomes, skipped,
+                             REJECTED_FOLDER, True, kind)
+
+    results = [
+        message("logo", (stored,), (Skipped("image001.png", SkipReason.NOT_A_WORKBOOK),)),
+        message("pdf", (), (Skipped("Báo cáo.pdf", SkipReason.NOT_A_WORKBOOK),)),
+        message("tnef", (stored,), (Skipped("winmail.dat", SkipReason.TNEF_UNSUPPORTED),)),
+        message("empty", (), ()),
+        message("away", (), (), kind=AUTOMATIC),  # an out-of-office reply: nothing to chase
+    ]
+    assert [(item.message, item.file, item.reason) for item in not_kept(results)] == [
+        ("7:pdf", "Báo cáo.pdf", "not_a_workbook"),
+        ("7:tnef", "winmail.dat", "tnef_unsupported"),
+        ("7:empty", None, "no_workbook"),
+    ]
+
+
 def test_senders_are_told_apart() -> None:
     assert sender_kind(_auto_reply(), "mn001@truong.q8.test") == "automatic"
     assert sender_kind(plain("x@y", "s", "t"), "MAILER-DAEMON@mx.q8.test") == "bounce"
@@ -553,7 +579,8 @@ def test_collect_flow_reads_folder_and_mailbox(
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for key, value in {**imap_mailbox.env, **smtp_server.env, "GEC_INBOX_DIR": str(inbox),
-                       "GEC_ARCHIVE_DIR": str(tmp_path / "archive"), "GEC_OPS_EMAIL": OPS}.items():
+                       "GEC_ARCHIVE_DIR": str(tmp_path / "archive"), "GEC_OPS_EMAIL": OPS,
+                       "GEC_MAX_FILE_MB": "0.5"}.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     (inbox / "MN002.xlsx").write_bytes(workbook(real, "MN002"))
@@ -561,15 +588,25 @@ def test_collect_flow_reads_folder_and_mailbox(
     imap_mailbox.append(outlook(sender, "MN001", "BC", [("Báo cáo MN001.xlsx", workbook(real, "MN001"))]),
                         internaldate=ARRIVED)
     imap_mailbox.append(plain("mn007@truong.q8.test", "Báo cáo", "quên đính kèm"), internaldate=ARRIVED)
+    large = real.schools["MN003"].emails[0]
+    imap_mailbox.append(outlook(large, "MN003", "BC", [("Báo cáo MN003.xlsx", random.randbytes(600_000))]),
+                        internaldate=ARRIVED)
 
     summary = collect_submissions(source="all")
 
     assert (summary.files_seen, summary.submissions, summary.archived) == (2, 2, 1)
     assert summary.states == {"accepted": 2}
     assert len(imap_mailbox.messages(PROCESSED_FOLDER)) == 1
-    assert len(imap_mailbox.messages(REJECTED_FOLDER)) == 1
-    assert replies_to(smtp_server) == Counter([sender, "mn007@truong.q8.test"])
+    assert len(imap_mailbox.messages(REJECTED_FOLDER)) == 2
+    assert replies_to(smtp_server) == Counter([sender, "mn007@truong.q8.test", large])
+    # Nothing was stored from two of the messages: the operator sees each, with why.
+    assert [(item.sender, item.file, item.reason) for item in summary.not_kept] == [
+        ("mn007@truong.q8.test", None, "no_workbook"),
+        (large, "Báo cáo MN003.xlsx", "too_large"),
+    ]
+    assert "Báo cáo MN003.xlsx | too_large" in summary.to_markdown()
 
     again = collect_submissions(source="mailbox")
-    assert (again.files_seen, again.submissions) == (0, 0) and len(smtp_server.messages) == 2
+    assert (again.files_seen, again.submissions) == (0, 0) and len(smtp_server.messages) == 3
+    assert again.not_kept == []
     get_settings.cache_clear()
