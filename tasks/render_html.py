@@ -142,7 +142,7 @@ def _ready_html(value: str) -> str:
 def build_table(table: Table) -> GT:
     """Build the great-tables table for one report table: labels, alignment, met/not-met colours.
 
-    Verdict colours come from a class on the cell's text (PAGE_CSS paints the cell), not from
+    Verdict colours come from a class on the cell's text (VERDICT_CSS paints the cell), not from
     `tab_style`: great-tables matches every cell against every styled cell, so per-row styles made a
     5,000-school table take seconds per column.
     """
