@@ -262,29 +262,10 @@ def test_same_input_gives_identical_bytes():
 
 
 def test_renders_without_previous_cycle_or_data():
-    from tasks.rollup import CycleData, empty_frame
-
     report = build_report(fx.make_cycle_data(previous=False))
     assert "Không có số liệu kỳ trước" in render_html(report)
     assert render_xlsx(report)[:2] == b"PK"
-    empty = CycleData(
-        cycle=fx.CYCLE,
-        as_of=fx.AS_OF,
-        indicators=fx.INDICATORS,
-        **{
-            name: empty_frame(name)
-            for name in (
-                "schools",
-                "submissions",
-                "findings",
-                "reach",
-                "activities",
-                "checklist",
-                "incidents",
-                "general",
-            )
-        },
-    )
+    empty = fx.make_empty_cycle_data()
     report = build_report(empty)
     assert "Không có dữ liệu." in render_html(report)
     openpyxl.load_workbook(io.BytesIO(render_xlsx(report)))

@@ -12,7 +12,6 @@ from schemas.contract import RULES
 from tasks.rollup import (
     SCHOOL_STATES,
     SUPPRESSED,
-    CycleData,
     build_report,
     completeness_counts,
     fmt_change,
@@ -98,26 +97,7 @@ def test_cycle_data_rejects_missing_columns_and_naive_as_of():
 
 
 def test_empty_cycle_builds():
-    from tasks.rollup import empty_frame
-
-    data = CycleData(
-        cycle=fx.CYCLE,
-        as_of=fx.AS_OF,
-        indicators=fx.INDICATORS,
-        **{
-            name: empty_frame(name)
-            for name in (
-                "schools",
-                "submissions",
-                "findings",
-                "reach",
-                "activities",
-                "checklist",
-                "incidents",
-                "general",
-            )
-        },
-    )
+    data = fx.make_empty_cycle_data()
     report = build_report(data)
     summary = report.table("bang-1-1").frame.iloc[0]
     assert summary["expected"] == 0 and summary["received_rate"] is None

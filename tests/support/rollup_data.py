@@ -12,7 +12,7 @@ import pandas as pd
 
 from gec.settings import TIMEZONE
 from schemas.reference import Cycle, Indicator
-from tasks.rollup import COLUMNS, CycleData, PreviousCycle
+from tasks.rollup import COLUMNS, CycleData, PreviousCycle, empty_frame
 
 SCRIPT = "<script>alert(1)</script>"
 HYPERLINK = '=HYPERLINK("http://x","y")'
@@ -280,3 +280,9 @@ def make_cycle_data(*, previous: bool = True, **overrides: object) -> CycleData:
     }
     fields.update(overrides)
     return CycleData(**fields)  # type: ignore[arg-type]
+
+
+def make_empty_cycle_data() -> CycleData:
+    """The same cycle with nothing received: every frame empty."""
+    return CycleData(cycle=CYCLE, as_of=AS_OF, indicators=INDICATORS,
+                     **{name: empty_frame(name) for name in COLUMNS})
