@@ -12,14 +12,19 @@ from python_calamine import CalamineError, CalamineWorkbook
 
 from schemas.contract import REACH
 from tasks.sniff import LAZY_FORMATS, _biff12_records, identify, sheet_cell_bounds
+from tests.support.corpus import CORPUS, corpus_files, require_corpus
 from tests.test_hostile_files import HANG_SECONDS, MAX_RSS_MB, MAX_SECONDS, parse_in_subprocess
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-SPREADSHEETS = sorted((CORPUS / "spreadsheets").iterdir()) if (CORPUS / "spreadsheets").is_dir() else []
+SPREADSHEETS = corpus_files("spreadsheets")
 NAMES = [path.name for path in SPREADSHEETS]
 MAX_BYTES = 20 * 1024 * 1024
 
-pytestmark = pytest.mark.skipif(not SPREADSHEETS, reason=f"corpus not found at {CORPUS}")
+
+
+@pytest.fixture(autouse=True)
+def _corpus_present() -> None:
+    require_corpus(SPREADSHEETS, "spreadsheets")
+
 
 # Files that must be rejected, and why. Every other file is an ordinary workbook other software
 # wrote: readable, but not our template, so each of the five data sheets is missing.

@@ -20,8 +20,9 @@ from tasks.mail_extract import (
     extract_workbooks,
     safe_filename,
 )
+from tests.support.corpus import CORPUS, corpus_files, require_corpus
 
-CORPUS_MAIL = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "mail"
+CORPUS_MAIL = CORPUS / "mail"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 NAME = "Báo cáo BĐG-TE HK1.xlsx"
 MB = 1024 * 1024
@@ -515,11 +516,12 @@ def test_safe_filename_length_limits_keep_extension() -> None:
 
 # --- the real-world corpus -------------------------------------------------------------------
 
-CORPUS_FILES = sorted(CORPUS_MAIL.glob("*.eml"))
+CORPUS_FILES = corpus_files("mail", "*.eml")
 
 
 def test_corpus_is_present() -> None:
-    assert len(CORPUS_FILES) >= 20, f"mail corpus missing at {CORPUS_MAIL}"
+    require_corpus(CORPUS_FILES, "mail")
+    assert len(CORPUS_FILES) >= 20, f"mail corpus incomplete at {CORPUS_MAIL}"
 
 
 @pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: p.name)
@@ -544,6 +546,7 @@ def reasons(result: Extraction) -> list[tuple[str, str]]:
 
 
 def test_corpus_notable_messages() -> None:
+    require_corpus(CORPUS_FILES, "mail")
     result = corpus("path-traversal-attachment-filenames.eml")
     assert reasons(result) == [
         ("../../example/MyFile.txt", "not_a_workbook"),
