@@ -196,8 +196,8 @@ def publish_summary(summary: CollectSummary) -> None:
         create_table_artifact(
             key="attachments-not-kept",
             table=[item.model_dump() for item in summary.not_kept],
-            description="Mail attachments refused before storage and messages without a workbook; "
-                        "each sender was answered in Vietnamese.",
+            description="Mail attachments refused before storage and messages without a workbook: "
+                        "nothing stored, so no submission. Schools were answered in Vietnamese.",
         )
     create_markdown_artifact(key="collect-summary", markdown=summary.to_markdown())
     for problem in summary.problems:

@@ -140,9 +140,11 @@ class MessageResult:
 def not_kept(results: Sequence[MessageResult]) -> list[NotKept]:
     """Return what the operator should know was not stored: refused attachments, and messages from a
     person with no attachment at all. Non-workbook files beside a stored workbook (logos, signatures)
-    are noise and left out."""
+    are noise and left out, and so is everything in auto-replies and bounces: nobody sent a report."""
     found: list[NotKept] = []
     for result in results:
+        if result.sender_kind not in (PERSON, OWN):
+            continue
         for skipped in result.skipped:
             if skipped.reason == SkipReason.NOT_A_WORKBOOK and result.outcomes:
                 continue
