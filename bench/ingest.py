@@ -49,10 +49,10 @@ def _write_batch(job: tuple[Path, list[int], int]) -> None:
     """Write some of the workbooks (in a worker process, so the parent's peak RSS is the pipeline's)."""
     from zoneinfo import ZoneInfo
 
-    from gec.settings import get_settings
+    from config.settings import get_settings
+    from demo.data import school_values
     from schemas.reference import load_reference
-    from tasks.demo_data import school_values
-    from tasks.template import build_template
+    from tasks.template.build import build_template
 
     folder, numbers, total = job
     reference = load_reference(get_settings().reference_dir)
@@ -221,11 +221,12 @@ def main() -> None:
 
 def run_plain(source: Path, url: str, batch_size: int) -> dict[str, float]:
     """Run the same stages with the plain functions (no Prefect); return seconds per stage."""
+    from config.settings import get_settings
     from db.engine import make_engine
     from db.setup import init_database
-    from gec.settings import get_settings
     from schemas.reference import load_reference
-    from tasks import intake, store
+    from tasks.intake import folder as intake
+    from tasks.storage import submissions as store
 
     reference = load_reference(get_settings().reference_dir)
     init_database(url, reference)

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 started = time.perf_counter()
 from python_calamine import CalamineWorkbook  # noqa: E402
 
-from tasks.parse import _match_sheets, parse_workbook  # noqa: E402
-from tasks.sniff import check_sheets, identify  # noqa: E402
+from tasks.check.parse import _match_sheets, parse_workbook  # noqa: E402
+from tasks.intake.sniff import check_sheets, identify  # noqa: E402
 
 IMPORT_MS = (time.perf_counter() - started) * 1000
 MAX_BYTES = 20 * 1024 * 1024
@@ -33,10 +33,10 @@ MAX_BYTES = 20 * 1024 * 1024
 
 def template_workbooks() -> dict[str, bytes]:
     """Return one filled template per format, as the office's `gec template` would make it."""
+    from demo.data import school_values
     from schemas.reference import load_reference
-    from tasks.demo_data import school_values
-    from tasks.template import template_grid
-    from tasks.workbook_writer import write_workbook
+    from tasks.template.build import template_grid
+    from tasks.template.writer import write_workbook
 
     reference = load_reference(Path(__file__).resolve().parent.parent / "reference")
     school = next(iter(reference.schools.values()))

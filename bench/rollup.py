@@ -22,16 +22,16 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from config.settings import PROJECT_ROOT, TIMEZONE
 from db.engine import make_engine
 from db.setup import init_database
-from gec.settings import PROJECT_ROOT, TIMEZONE
+from demo.data import school_values
 from schemas.reference import Reference, School, load_reference
-from tasks import store
-from tasks.demo_data import school_values
-from tasks.intake import incoming_file
-from tasks.report_data import load_cycle_data
-from tasks.report_files import write_report_files
-from tasks.template import build_template
+from tasks.intake.folder import incoming_file
+from tasks.report.files import write_report_files
+from tasks.report.inputs import load_cycle_data
+from tasks.storage import submissions as store
+from tasks.template.build import build_template
 
 CYCLE = "2023-H1"
 LEVELS = ("mam_non",) * 5 + ("tieu_hoc",) * 3 + ("thcs", "lien_cap")

@@ -23,7 +23,7 @@ started = time.perf_counter()
 from schemas.contract import ACTIVITY_TYPES, GENERAL, SHEETS  # noqa: E402
 from schemas.reference import CycleCalendar, Reference, School  # noqa: E402
 from schemas.workbook import EXCEL_ROW, KeyCell, ParsedWorkbook  # noqa: E402
-from tasks.validate import has_errors, validate_batch, validate_workbook  # noqa: E402
+from tasks.check.validate import has_errors, validate_batch, validate_workbook  # noqa: E402
 
 IMPORT_MS = (time.perf_counter() - started) * 1000
 

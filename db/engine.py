@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from gec.settings import get_settings
+from config.settings import get_settings
 
 # Seconds: a stopped server must fail a run quickly, not hang it (Prefect retries the task).
 PG_CONNECT_TIMEOUT = 5

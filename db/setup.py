@@ -10,9 +10,9 @@ from alembic.config import Config
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config.settings import PROJECT_ROOT, get_settings
 from db import models
 from db.engine import make_engine, normalize_url
-from gec.settings import PROJECT_ROOT, get_settings
 from schemas.reference import Reference
 from schemas.reference import School as ReferenceSchool
 

@@ -1,8 +1,9 @@
 """Collect submissions (SPEC §4, §6): drop folder or mailbox → raw store → parse → validate → store →
-archive (folder) or reply and file the message (mailbox; `tasks.mail_intake`).
+archive (folder) or reply and file the message (mailbox; `tasks.intake.messages`).
 
-The flow only wires tasks; each task is a thin wrapper over a plain function of `tasks.intake` or
-`tasks.store` and opens what it needs from settings (no engine crosses a task boundary). One batch
+The flow only wires tasks; each task is a thin wrapper over a plain function of `tasks.intake.folder` or
+`tasks.storage.submissions` and opens what it needs from settings (no engine crosses a task boundary).
+One batch
 goes through all stages before the next starts, so submission ids follow arrival order and a crash
 loses at most one batch's work (never its files). Parsing the next batch in a thread while this one
 is stored was measured slower: the GIL starves the database round trips.
@@ -28,15 +29,18 @@ from prefect.states import State
 from prefect.utilities.annotations import quote
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from config.settings import get_settings
 from db.engine import DatabaseUnavailable, make_engine
 from db.setup import init_database
 from flows.runner import DB_WRITE_TAG, task_runner_from_settings
-from gec.settings import get_settings
 from schemas.reference import Reference, load_reference
-from tasks import intake, mail_intake, outbox, store
-from tasks.mailbox import ImapConfig, MailboxUnavailable, MailItem, fetch_unseen
-from tasks.smtp_send import SmtpConfig
-from tasks.store import Checked, CollectSummary, Outcome, RawRecord
+from tasks.intake import folder as intake
+from tasks.intake import messages as mail_intake
+from tasks.intake.mailbox import ImapConfig, MailboxUnavailable, MailItem, fetch_unseen
+from tasks.mail import outbox
+from tasks.mail.smtp import SmtpConfig
+from tasks.storage import submissions as store
+from tasks.storage.submissions import Checked, CollectSummary, Outcome, RawRecord
 
 Source = Literal["folder", "mailbox", "all"]
 SUPPORTED_SOURCES = ("folder", "mailbox", "all")

@@ -1,7 +1,8 @@
 """Send reminders (SPEC §4, §6): schools without an accepted report get a notice with their template.
 
 Scheduled about a week before each deadline (kind `reminder`) and after it (`overdue`); `auto` picks by
-the clock. The flow only wires tasks over `tasks.reminders` and `tasks.outbox`; each task opens what it
+the clock. The flow only wires tasks over `tasks.mail.reminders` and `tasks.mail.outbox`; each task
+opens what it
 needs from settings. Notices are queued before anything is sent, so a retried or re-run flow never
 writes to a school twice; a dry run lists the schools and sends nothing.
 """
@@ -18,15 +19,15 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 from sqlalchemy.exc import OperationalError
 
+from config.settings import TIMEZONE, get_settings
 from db.engine import DatabaseUnavailable, make_engine
 from db.setup import init_database
 from flows.runner import DB_WRITE_TAG, task_runner_from_settings
-from gec.settings import TIMEZONE, get_settings
 from schemas.messages import COMPLETENESS_LABELS
 from schemas.reference import Reference, load_reference
-from tasks import outbox, reminders
-from tasks.reminders import Kind, ReminderPlan, ReminderRun
-from tasks.smtp_send import SmtpConfig
+from tasks.mail import outbox, reminders
+from tasks.mail.reminders import Kind, ReminderPlan, ReminderRun
+from tasks.mail.smtp import SmtpConfig
 
 
 def database_fault(_task: Any, _run: TaskRun, state: State) -> bool:

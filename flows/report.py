@@ -9,14 +9,14 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
+from config.settings import TIMEZONE, get_settings
 from db.engine import make_engine
 from db.setup import init_database
 from flows.runner import DB_WRITE_TAG
-from gec.settings import TIMEZONE, get_settings
 from schemas.reference import load_reference
-from tasks.report_data import load_cycle_data
-from tasks.report_files import ReportFiles, record_report_run, write_report_files
-from tasks.rollup import CycleData
+from tasks.report.files import ReportFiles, record_report_run, write_report_files
+from tasks.report.inputs import load_cycle_data
+from tasks.report.rollup import CycleData
 
 
 def resolve_as_of(as_of: dt.datetime | str | None) -> dt.datetime:

@@ -1,6 +1,6 @@
 """Operator flows (SPEC §6): review a held submission; re-validate stored raw files after a rule change.
 
-Both are manual deployments; each is one database task over a plain function of `tasks.status`.
+Both are manual deployments; each is one database task over a plain function of `tasks.operator.status`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from typing import Any, Literal
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
+from config.settings import get_settings
 from db.engine import make_engine
 from flows.collect import RETRIES
 from flows.runner import DB_WRITE_TAG, task_runner_from_settings
-from gec.settings import get_settings
 from schemas.reference import load_reference
-from tasks import status
+from tasks.operator import status
 
 
 @task(cache_policy=NONE, timeout_seconds=120, tags=[DB_WRITE_TAG], **RETRIES)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from gec.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 
 # Tag of every task that writes to the application database; a Prefect tag concurrency limit on it
 # keeps concurrent runs (a scheduled collect, an operator's review, a re-validation) from piling

@@ -1,6 +1,6 @@
 """The Vietnamese wording of every e-mail a school or the office reads (SPEC §4, §6), as data.
 
-`tasks.feedback` fills these templates with `str.format` (the fields each one takes are named in it)
+`tasks.mail.feedback` fills these templates with `str.format` (the fields each one takes are named in it)
 and lays them out as plain text and HTML. Sheet, column and rule wording is not repeated here: it
 comes from `schemas.contract` (labels) and the findings' own messages.
 """
@@ -102,7 +102,7 @@ OUTDATED_TEMPLATE = (
 )
 SKIPPED_HEADING = "Các tệp đính kèm sau không được tiếp nhận:"
 SKIPPED_LINE = "\u201c{name}\u201d: {reason}"
-# tasks.mail_extract.SkipReason codes; `too_large` takes its wording from the contract's rule.
+# tasks.intake.mail_extract.SkipReason codes; `too_large` takes its wording from the contract's rule.
 SKIPPED_REASONS: dict[str, str] = {
     "not_a_workbook": "không phải tệp bảng tính (.xlsx, .xls, .xlsm hoặc .ods)",
     "tnef_unsupported": (

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from gec.settings import TIMEZONE
+from config.settings import TIMEZONE
 from schemas.contract import AUDIENCE_GROUPS, OWNERSHIPS, SCHOOL_LEVELS
 from schemas.text import match_key, nfc
 

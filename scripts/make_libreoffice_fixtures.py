@@ -26,11 +26,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from demo.data import school_values  # noqa: E402
 from schemas.contract import CHECKLIST, INCIDENTS, REACH, TEMPLATE_VERSION  # noqa: E402
 from schemas.reference import School, load_reference  # noqa: E402
-from tasks.demo_data import school_values  # noqa: E402
-from tasks.template import SubmissionValues, build_template  # noqa: E402
-from tasks.workbook_writer import Formula  # noqa: E402
+from tasks.template.build import SubmissionValues, build_template  # noqa: E402
+from tasks.template.writer import Formula  # noqa: E402
 
 DEFAULT_OUT = PROJECT_ROOT / "tests" / "fixtures" / "libreoffice"
 ORIGINAL = "original.xlsx"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gec.settings import PROJECT_ROOT
+from config.settings import PROJECT_ROOT
 
 GEC = str(Path(sys.executable).with_name("gec"))
 

@@ -25,12 +25,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from config.settings import PROJECT_ROOT, get_settings
 from db import models
 from db.engine import dispose_engine, make_engine
-from gec.settings import PROJECT_ROOT, get_settings
+from demo.data import school_values
 from schemas.reference import load_reference
-from tasks.demo_data import school_values
-from tasks.template import build_template
+from tasks.template.build import build_template
 
 pytestmark = pytest.mark.slow
 

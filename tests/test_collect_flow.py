@@ -15,17 +15,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from config.settings import get_settings
 from db import models
 from db.engine import make_engine
+from demo.data import TRUTH_FILE, generate_demo_data, school_values
 from flows.collect import check_source, collect_submissions
 from flows.review import revalidate_submissions, review_submission
-from gec.settings import get_settings
 from schemas.reference import Reference, load_reference
-from tasks.demo_data import TRUTH_FILE, generate_demo_data, school_values
-from tasks.intake import incoming_file
-from tasks.status import cycle_status
-from tasks.store import ingest
-from tasks.template import build_template
+from tasks.intake.folder import incoming_file
+from tasks.operator.status import cycle_status
+from tasks.storage.submissions import ingest
+from tasks.template.build import build_template
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 H1 = "2023-H1"

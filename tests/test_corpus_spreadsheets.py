@@ -11,7 +11,7 @@ import pytest
 from python_calamine import CalamineError, CalamineWorkbook
 
 from schemas.contract import REACH
-from tasks.sniff import LAZY_FORMATS, _biff12_records, identify, sheet_cell_bounds
+from tasks.intake.sniff import LAZY_FORMATS, _biff12_records, identify, sheet_cell_bounds
 from tests.support.corpus import CORPUS, corpus_files, require_corpus
 from tests.test_hostile_files import HANG_SECONDS, MAX_RSS_MB, MAX_SECONDS, parse_in_subprocess
 

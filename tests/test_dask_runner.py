@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import LargeBinary, select, text
 
-from gec.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 
 H1 = "2023-H1"
 AS_OF = dt.datetime.fromisoformat("2023-05-06T08:00:00+07:00")
@@ -148,8 +148,8 @@ def test_flows_on_dask_store_exactly_what_threads_store(
 ) -> None:
     from distributed import Client, LocalCluster
 
+    from demo.data import generate_demo_data
     from schemas.reference import load_reference
-    from tasks.demo_data import generate_demo_data
     from tests.support.prefect_server import clean_env
 
     demo = tmp_path / "demo"

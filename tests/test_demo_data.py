@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from demo.data import EXCLUDED_RULES, TRUTH_FILE, generate_demo_data
 from schemas.contract import CHECKLIST, INCIDENTS, REACH, RULES, Severity
 from schemas.reference import load_reference
-from tasks.demo_data import EXCLUDED_RULES, TRUTH_FILE, generate_demo_data
-from tasks.states import Decision, SubmissionFacts, derive_states, school_status
+from tasks.storage.states import Decision, SubmissionFacts, derive_states, school_status
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_DIR = ROOT / "reference"
@@ -160,8 +160,8 @@ def test_states_agree_with_the_state_rules(reference, demo):
 
 
 def test_each_file_raises_exactly_its_expected_rules(reference, demo):
-    from tasks.parse import parse_workbook
-    from tasks.validate import validate_batch
+    from tasks.check.parse import parse_workbook
+    from tasks.check.validate import validate_batch
 
     folder, truth = demo
     items = [
@@ -218,7 +218,7 @@ def _libreoffice_files() -> list[str]:
 
 @pytest.mark.parametrize("name", _libreoffice_files())
 def test_libreoffice_resaves_parse_to_the_same_values(name):
-    from tasks.parse import parse_workbook
+    from tasks.check.parse import parse_workbook
 
     expected = json.loads((LIBREOFFICE_DIR / "expected.json").read_text("utf-8"))
     parsed = parse_workbook((LIBREOFFICE_DIR / name).read_bytes(), max_bytes=MAX_BYTES)

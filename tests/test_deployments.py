@@ -175,7 +175,7 @@ def test_collect_runs_every_half_hour_in_the_submission_months_and_daily_otherwi
 
 
 def test_report_and_reminders_follow_the_cycle_deadlines() -> None:
-    from gec.settings import get_settings
+    from config.settings import get_settings
     from schemas.reference import load_reference
 
     calendar = load_reference(get_settings().reference_dir).calendar
@@ -263,7 +263,7 @@ def test_collect_publishes_failed_validations_and_one_event_per_problem(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import flows.collect as collect
-    from tasks.store import CollectSummary, Problem
+    from tasks.storage.submissions import CollectSummary, Problem
 
     tables: list[dict[str, Any]] = []
     markdowns: list[dict[str, Any]] = []
@@ -409,7 +409,7 @@ def _trigger(client: Any, name: str, worker_log: Path, parameters: dict[str, Any
 
 def _demo_inbox(reference: Any, root: Path) -> tuple[Path, dict[str, str]]:
     """Write the demo submissions of H1 into an inbox; return it and file -> expected state."""
-    from tasks.demo_data import TRUTH_FILE, generate_demo_data
+    from demo.data import TRUTH_FILE, generate_demo_data
 
     generated = root / "demo"
     truth_file = generate_demo_data(reference, H1, generated, seed=DEMO_SEED)
@@ -438,10 +438,10 @@ def test_operator_setup_end_to_end(postgres_url: str, tmp_path: Path) -> None:
         TaskRunFilterTags,
     )
 
+    from config.settings import get_settings
     from db.engine import make_engine
-    from gec.settings import get_settings
     from schemas.reference import load_reference
-    from tasks.status import cycle_status
+    from tasks.operator.status import cycle_status
 
     timings: dict[str, float] = {}
     clock = time.monotonic()

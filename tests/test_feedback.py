@@ -17,15 +17,18 @@ import openpyxl
 import pytest
 from sqlalchemy import Engine, select
 
+from config.settings import get_settings
 from db import models
 from db.setup import init_database
-from gec.settings import get_settings
+from demo.data import school_values
 from schemas.contract import TEMPLATE_VERSION
 from schemas.findings import make_finding
 from schemas.reference import Reference, load_reference
-from tasks.annotate import annotate_workbook, locate
-from tasks.demo_data import school_values
-from tasks.feedback import (
+from tasks.check.parse import parse_workbook
+from tasks.check.validate import validate_workbook
+from tasks.intake.folder import incoming_file
+from tasks.mail.annotate import annotate_workbook, locate
+from tasks.mail.feedback import (
     Body,
     DueSchool,
     ReceivedMessage,
@@ -37,12 +40,9 @@ from tasks.feedback import (
     finding_line,
     indicator_figures,
 )
-from tasks.intake import incoming_file
-from tasks.parse import parse_workbook
-from tasks.store import check_files, store_raw, store_submissions
-from tasks.template import SubmissionValues, template_grid
-from tasks.validate import validate_workbook
-from tasks.workbook_writer import write_workbook
+from tasks.storage.submissions import check_files, store_raw, store_submissions
+from tasks.template.build import SubmissionValues, template_grid
+from tasks.template.writer import write_workbook
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 H1 = "2023-H1"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from schemas.contract import ACTIVITIES, ACTIVITY_TYPES, REACH
-from tasks.parse import parse_workbook
-from tasks.sniff import MAX_CELLS
+from tasks.check.parse import parse_workbook
+from tasks.intake.sniff import MAX_CELLS
 from tests.support.grid_workbooks import contract_grid, write_xlsx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-from tasks.parse import parse_workbook
+from tasks.check.parse import parse_workbook
 max_bytes = int(sys.argv[1])
 for path in sys.argv[3:]:
     print(json.dumps({"start": path}), flush=True)

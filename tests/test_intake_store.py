@@ -1,6 +1,6 @@
 """Folder intake, the raw store, storing submissions and their states (SPEC §4), on SQLite and PostgreSQL.
 
-Workbooks are real: the office template filled with plausible values (tasks.template + demo values),
+Workbooks are real: the office template filled with plausible values (tasks.template.build + demo values),
 bent where a test needs a mistake.
 """
 
@@ -18,12 +18,13 @@ from sqlalchemy import Engine, func, select
 
 from db import models
 from db.setup import init_database
+from demo.data import school_values
 from schemas.reference import Cycle, CycleCalendar, Reference, School
-from tasks import intake, store
-from tasks.demo_data import school_values
-from tasks.intake import IncomingFile, incoming_file
-from tasks.status import ReviewRefused, cycle_status, revalidate, review_submission
-from tasks.template import SubmissionValues, build_template
+from tasks.intake import folder as intake
+from tasks.intake.folder import IncomingFile, incoming_file
+from tasks.operator.status import ReviewRefused, cycle_status, revalidate, review_submission
+from tasks.storage import submissions as store
+from tasks.template.build import SubmissionValues, build_template
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 MAX_BYTES = 20 * 1024 * 1024

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.mail_extract import (
+from tasks.intake.mail_extract import (
     MAX_ZIP_MEMBERS,
     Extraction,
     SkipReason,

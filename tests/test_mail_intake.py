@@ -31,17 +31,17 @@ import openpyxl
 import pytest
 from sqlalchemy import Engine, func, select
 
+from config.settings import get_settings
 from db import models
 from db.setup import init_database
-from gec.settings import get_settings
 from schemas.reference import Reference, School, load_reference
-from tasks import mail_intake
-from tasks.mail_intake import collect_mailbox, sender_kind
-from tasks.mailbox import PROCESSED_FOLDER, REJECTED_FOLDER, MailboxUnavailable
-from tasks.outbox import outbox_rows
-from tasks.parse import parse_workbook
-from tasks.status import review_submission
-from tasks.template import SubmissionValues, build_template
+from tasks.check.parse import parse_workbook
+from tasks.intake import messages as mail_intake
+from tasks.intake.mailbox import PROCESSED_FOLDER, REJECTED_FOLDER, MailboxUnavailable
+from tasks.intake.messages import collect_mailbox, sender_kind
+from tasks.mail.outbox import outbox_rows
+from tasks.operator.status import review_submission
+from tasks.template.build import SubmissionValues, build_template
 from tests.support.mailservers import DovecotServer, SmtpServer
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -83,7 +83,7 @@ def workbook(
     reference: Reference, code: str, change: Callable[[SubmissionValues], None] | None = None
 ) -> bytes:
     """Return a school's real workbook for 2023-H1, optionally with a clerk's mistake."""
-    from tasks.demo_data import school_values
+    from demo.data import school_values
 
     cycle = reference.calendar.get(H1)
     assert cycle is not None
@@ -474,9 +474,9 @@ def _auto_reply() -> bytes:
 
 
 def test_operator_sees_refused_attachments_but_not_logos() -> None:
-    from tasks.mail_extract import Skipped, SkipReason
-    from tasks.mail_intake import AUTOMATIC, PERSON, MessageResult, not_kept
-    from tasks.store import Outcome
+    from tasks.intake.mail_extract import Skipped, SkipReason
+    from tasks.intake.messages import AUTOMATIC, PERSON, MessageResult, not_kept
+    from tasks.storage.submissions import Outcome
 
     stored = Outcome("Báo cáo.xlsx", None, "0" * 64, "7:1:1", 1, True, True, 1, True, "MN001", H1, "accepted")
 

@@ -8,9 +8,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from gec.settings import Settings
-from tasks import mailbox
-from tasks.mailbox import (
+from config.settings import Settings
+from tasks.intake import mailbox
+from tasks.intake.mailbox import (
     PROCESSED_FOLDER,
     REJECTED_FOLDER,
     ImapConfig,
@@ -18,7 +18,7 @@ from tasks.mailbox import (
     fetch_unseen,
     move_message,
 )
-from tasks.smtp_send import MailServerUnavailable, SmtpConfig, send_message
+from tasks.mail.smtp import MailServerUnavailable, SmtpConfig, send_message
 from tests.support.mailservers import DovecotServer, SmtpServer
 
 ICT = timezone(timedelta(hours=7))

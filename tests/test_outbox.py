@@ -16,8 +16,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
-from tasks.outbox import MAX_ATTEMPTS, Mail, MailAttachment, flush_outbox, outbox_rows, queue_mail
-from tasks.smtp_send import SmtpConfig
+from tasks.mail.outbox import MAX_ATTEMPTS, Mail, MailAttachment, flush_outbox, outbox_rows, queue_mail
+from tasks.mail.smtp import SmtpConfig
 from tests.support.mailservers import HOST, SmtpServer, free_port
 
 NAME = "Báo cáo BĐG-TE_đã đánh dấu.xlsx"

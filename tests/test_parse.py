@@ -23,8 +23,8 @@ from schemas.contract import (
     Kind,
 )
 from schemas.workbook import EXCEL_ROW, ParsedWorkbook
-from tasks import parse as parse_module
-from tasks.parse import coerce, parse_workbook
+from tasks.check import parse as parse_module
+from tasks.check.parse import coerce, parse_workbook
 from tests.support.grid_workbooks import (
     ACTIVITY_ROWS,
     CHECKLIST_ANSWERS,

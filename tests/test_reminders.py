@@ -20,16 +20,16 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from config.settings import PROJECT_ROOT, get_settings
 from db.setup import init_database
-from gec.settings import PROJECT_ROOT, get_settings
+from demo.data import school_values
 from schemas.reference import Reference, load_reference
-from tasks.demo_data import school_values
-from tasks.intake import incoming_file
-from tasks.outbox import outbox_rows
-from tasks.parse import parse_workbook
-from tasks.reminders import plan_reminders, resolve_cycle, send_reminders
-from tasks.store import ingest
-from tasks.template import build_template
+from tasks.check.parse import parse_workbook
+from tasks.intake.folder import incoming_file
+from tasks.mail.outbox import outbox_rows
+from tasks.mail.reminders import plan_reminders, resolve_cycle, send_reminders
+from tasks.storage.submissions import ingest
+from tasks.template.build import build_template
 from tests.support.mailservers import SmtpServer
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -212,7 +212,7 @@ def prefect_harness() -> Iterator[None]:
 def test_gec_remind_dry_run_lists_exactly_the_schools(
     cli_env: None, smtp_server: SmtpServer, db: Engine
 ) -> None:
-    from gec.cli import app
+    from cli.main import app
 
     result = CliRunner().invoke(app, ["remind", "--cycle", H1, "--dry-run"])
 
@@ -227,7 +227,7 @@ def test_gec_remind_dry_run_lists_exactly_the_schools(
 def test_gec_remind_sends_each_school_its_template_once(
     prefect_harness: None, cli_env: None, smtp_server: SmtpServer, reference: Reference
 ) -> None:
-    from gec.cli import app
+    from cli.main import app
 
     result = CliRunner().invoke(app, ["remind", "--cycle", H1])
     assert result.exit_code == 0, result.output

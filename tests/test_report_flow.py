@@ -18,16 +18,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select
 
+from config.settings import PROJECT_ROOT
 from db import models
 from db.setup import init_database
-from gec.settings import PROJECT_ROOT
+from demo.data import school_values
 from schemas.reference import Reference, load_reference
-from tasks import store
-from tasks.demo_data import school_values
-from tasks.intake import incoming_file
-from tasks.report_data import load_cycle_data
-from tasks.report_files import record_report_run, write_report_files
-from tasks.template import build_template
+from tasks.intake.folder import incoming_file
+from tasks.report.files import record_report_run, write_report_files
+from tasks.report.inputs import load_cycle_data
+from tasks.storage import submissions as store
+from tasks.template.build import build_template
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 H1 = "2023-H1"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from schemas.contract import RULES
-from tasks.rollup import (
+from tasks.report.rollup import (
     SCHOOL_STATES,
     SUPPRESSED,
     build_report,

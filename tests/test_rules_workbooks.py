@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from gec.settings import PROJECT_ROOT
+from config.settings import PROJECT_ROOT
+from demo.data import school_values
 from schemas.contract import ACTIVITIES, CHECKLIST, GENERAL, INCIDENTS, REACH, RULES, Severity
 from schemas.reference import Reference, load_reference
-from tasks.demo_data import school_values
-from tasks.parse import parse_workbook
-from tasks.template import SubmissionValues, build_template, template_grid
-from tasks.validate import validate_workbook
-from tasks.workbook_writer import WorkbookGrid, write_workbook
+from tasks.check.parse import parse_workbook
+from tasks.check.validate import validate_workbook
+from tasks.template.build import SubmissionValues, build_template, template_grid
+from tasks.template.writer import WorkbookGrid, write_workbook
 
 SCHOOL = "MN001"  # a preschool: self-inspection is required
 CYCLE = "2023-H1"

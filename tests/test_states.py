@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from tasks.states import Completeness, Decision, State, SubmissionFacts, derive_states, school_status
+from tasks.storage.states import Completeness, Decision, State, SubmissionFacts, derive_states, school_status
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 DEADLINE_END = dt.datetime(2023, 5, 6, tzinfo=TZ)

@@ -10,6 +10,7 @@ import pytest
 from openpyxl.utils import get_column_letter, range_boundaries
 from python_calamine import CalamineWorkbook, SheetVisibleEnum
 
+from demo.data import school_values
 from schemas.contract import (
     ACTIVITIES,
     CHECKLIST,
@@ -24,8 +25,7 @@ from schemas.contract import (
 )
 from schemas.reference import load_reference
 from schemas.text import nfc
-from tasks.demo_data import school_values
-from tasks.template import (
+from tasks.template.build import (
     FIRST_DATA_ROW,
     HEADER_ROW,
     LIST_SHEET_NAME,
@@ -33,7 +33,7 @@ from tasks.template import (
     template_file_name,
     template_grid,
 )
-from tasks.workbook_writer import write_workbook
+from tasks.template.writer import write_workbook
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
 HEADER = HEADER_ROW + 1  # 1-based Excel rows, as openpyxl counts

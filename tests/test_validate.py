@@ -16,7 +16,7 @@ from schemas.findings import Finding, make_finding
 from schemas.models import MODELS
 from schemas.reference import CycleCalendar, Reference, School
 from schemas.workbook import EXCEL_ROW, KeyCell, ParsedWorkbook
-from tasks.validate import has_errors, resolve_identity, validate_batch, validate_workbook
+from tasks.check.validate import has_errors, resolve_identity, validate_batch, validate_workbook
 
 FIRST_DATA_ROW = 5  # header on row 4 of every table sheet
 GENERAL_FIRST_ROW = 3

@@ -2,7 +2,7 @@
 
 The URL comes from, in order: a connection or `database_url` in `config.attributes` (programmatic
 use, see db/setup.py), `alembic -x url=…`, `sqlalchemy.url` set on the config, and finally
-`gec.settings.get_settings().effective_database_url` (GEC_DATABASE_URL or the SQLite default).
+`config.settings.get_settings().effective_database_url` (GEC_DATABASE_URL or the SQLite default).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
+from config.settings import get_settings
 from db.engine import new_engine, normalize_url
 from db.models import Base, UTCDateTime
-from gec.settings import get_settings
 
 config = context.config
 target_metadata = Base.metadata

@@ -24,9 +24,9 @@ from psycopg import sql
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from config.settings import get_settings
 from db.engine import dispose_engine, make_engine
 from db.setup import upgrade_database
-from gec.settings import get_settings
 
 # The maintenance database to create test databases from; override for another server.
 ADMIN_URL = os.environ.get("GEC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -30,8 +30,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tasks.mailbox import ImapConfig
-from tasks.smtp_send import SmtpConfig
+from tasks.intake.mailbox import ImapConfig
+from tasks.mail.smtp import SmtpConfig
 
 HOST = "127.0.0.1"
 IMAP_USER = "office@q8.test"
@@ -250,7 +250,7 @@ class DovecotServer(OutageDrills):
     # --- client-side helpers for tests ---------------------------------------------------------
 
     def imap_config(self, folder: str = "INBOX", *, timeout: float = 10.0) -> ImapConfig:
-        """Return the config tasks.mailbox needs to reach this server."""
+        """Return the config tasks.intake.mailbox needs to reach this server."""
         return ImapConfig(self.host, self.port, self.user, self.password, folder, "plain", timeout)
 
     @property
@@ -426,7 +426,7 @@ class SmtpServer(OutageDrills):
         return self._controller is not None
 
     def smtp_config(self, *, login: bool = False, timeout: float = 10.0) -> SmtpConfig:
-        """Return the config tasks.smtp_send needs to reach this server."""
+        """Return the config tasks.mail.smtp needs to reach this server."""
         return SmtpConfig(
             host=self.host,
             port=self.port,

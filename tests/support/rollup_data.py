@@ -10,9 +10,9 @@ import datetime as dt
 
 import pandas as pd
 
-from gec.settings import TIMEZONE
+from config.settings import TIMEZONE
 from schemas.reference import Cycle, Indicator
-from tasks.rollup import COLUMNS, CycleData, PreviousCycle, empty_frame
+from tasks.report.rollup import COLUMNS, CycleData, PreviousCycle, empty_frame
 
 SCRIPT = "<script>alert(1)</script>"
 HYPERLINK = '=HYPERLINK("http://x","y")'

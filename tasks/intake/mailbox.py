@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 
 from imap_tools.imap_utf7 import utf7_encode
 
-from gec.settings import TIMEZONE
+from config.settings import TIMEZONE
 
 if TYPE_CHECKING:
-    from gec.settings import Settings
+    from config.settings import Settings
 
 SSL_MODES = ("ssl", "starttls", "plain")
 PROCESSED_FOLDER = "Processed"
@@ -63,7 +63,7 @@ class ImapConfig:
     def from_settings(cls, settings: Settings | None = None) -> ImapConfig:
         """Build the config from GEC_IMAP_* settings."""
         if settings is None:
-            from gec.settings import get_settings
+            from config.settings import get_settings
 
             settings = get_settings()
         return cls(

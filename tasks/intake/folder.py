@@ -1,7 +1,8 @@
 """The drop-folder source of intake (SPEC §4): list the inbox, read files, archive them after commit.
 
 A file's received time is its modification time (files saved from e-mail or Zalo keep the time they
-were saved). Nothing here touches the database: `tasks.store` records what these functions read, and
+were saved). Nothing here touches the database: `tasks.storage.submissions` records what these functions
+read, and
 only after that commit does `archive_file` move a file out of the inbox, so a crash at any point
 leaves every file either recorded and archived, recorded and still in the inbox (archived next run),
 or not yet recorded and still in the inbox.
@@ -21,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gec.settings import TIMEZONE
+from config.settings import TIMEZONE
 
 log = logging.getLogger(__name__)
 

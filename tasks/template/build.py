@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
-from gec.settings import get_settings
+from config.settings import get_settings
 from schemas.contract import (
     ACTIVITIES,
     CHECKLIST,
@@ -33,7 +33,7 @@ from schemas.contract import (
     Sheet,
 )
 from schemas.text import nfc
-from tasks.workbook_writer import CellValue, ListValidation, SheetGrid, Style, WorkbookGrid, write_xlsx
+from tasks.template.writer import CellValue, ListValidation, SheetGrid, Style, WorkbookGrid, write_xlsx
 
 if TYPE_CHECKING:
     from schemas.reference import Cycle, School

@@ -35,8 +35,8 @@ from schemas.contract import (
     RULES,
     Severity,
 )
-from tasks.template import LIST_SHEET_NAME, SubmissionValues, template_file_name, template_grid
-from tasks.workbook_writer import CellValue, Style, WorkbookGrid, write_workbook
+from tasks.template.build import LIST_SHEET_NAME, SubmissionValues, template_file_name, template_grid
+from tasks.template.writer import CellValue, Style, WorkbookGrid, write_workbook
 
 if TYPE_CHECKING:
     from schemas.reference import Cycle, Reference, School

@@ -20,7 +20,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from tasks.rollup import (
+from tasks.report.rollup import (
     MET_TEXT,
     OFFICE,
     OFFICE_PARENT,

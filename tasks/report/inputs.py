@@ -11,8 +11,8 @@ from sqlalchemy import Engine, Table, select
 
 from db import models
 from schemas.reference import Reference
-from tasks.rollup import COLUMNS, CycleData, PreviousCycle, empty_frame
-from tasks.status import cycle_status
+from tasks.operator.status import cycle_status
+from tasks.report.rollup import COLUMNS, CycleData, PreviousCycle, empty_frame
 
 # Public sheet tables; incident counts are read separately, only for the restricted file and the
 # suppressed district totals.

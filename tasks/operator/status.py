@@ -1,6 +1,6 @@
 """A cycle's status (SPEC §7 `gec status --json`), operator review of held submissions, re-validation.
 
-`cycle_status` reads the database and re-derives states with `tasks.states`, so the same code answers
+`cycle_status` reads the database and re-derives states with `tasks.storage.states`, so the same code answers
 "now" and "as of a past moment". `review_submission` and `revalidate` append decisions, never
 overwrite one, and re-derive the states of the schools they touch.
 """
@@ -17,14 +17,15 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.orm import Session
 
+from config.settings import TIMEZONE, get_settings
 from db import models
-from gec.settings import TIMEZONE, get_settings
 from schemas.reference import Reference
 from schemas.workbook import ParsedWorkbook
-from tasks.intake import incoming_file
-from tasks.parse import parse_workbook
-from tasks.states import Completeness, Decision, SubmissionFacts, derive_states, school_status
-from tasks.store import (
+from tasks.check.parse import parse_workbook
+from tasks.check.validate import validate_batch
+from tasks.intake.folder import incoming_file
+from tasks.storage.states import Completeness, Decision, SubmissionFacts, derive_states, school_status
+from tasks.storage.submissions import (
     DECISIONS,
     FINDINGS,
     RECEIPTS,
@@ -43,7 +44,6 @@ from tasks.store import (
     recompute_states,
     submission_values,
 )
-from tasks.validate import validate_batch
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """The rules a workbook cannot be judged on alone (SPEC §3): `late`, `total_jump`, `unregistered_sender`.
 
-Plain functions over plain values; `tasks.store` looks the values up (deadline, the school's previous
+Plain functions over plain values; `tasks.storage.submissions` looks the values up (deadline, the
+school's previous
 accepted totals, its registered addresses) and calls them. `decide` turns a submission's findings
 into its decision: any error rejects, else an unregistered sender holds it for review.
 """
@@ -12,10 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parseaddr
 
-from gec.settings import TIMEZONE
+from config.settings import TIMEZONE
 from schemas.contract import REACH_EXTREME_MIN_GROUP, TOTAL_JUMP_RATIO
 from schemas.findings import Finding, make_finding
-from tasks.states import Decision
+from tasks.storage.states import Decision
 
 UNREGISTERED_SENDER = "unregistered_sender"
 

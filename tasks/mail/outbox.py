@@ -27,9 +27,9 @@ from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload, undefer
 
+from config.settings import TIMEZONE
 from db.models import OutboxAttachment, OutboxMessage, utcnow
-from gec.settings import TIMEZONE
-from tasks.smtp_send import MailServerUnavailable, MessageRejected, SmtpConfig, send_message
+from tasks.mail.smtp import MailServerUnavailable, MessageRejected, SmtpConfig, send_message
 
 log = logging.getLogger(__name__)
 

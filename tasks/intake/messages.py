@@ -5,7 +5,7 @@ One run, per batch of messages:
 2. `extract_workbooks` pulls the workbooks out (attachments, .zip members, forwarded messages); each
    becomes an `IncomingFile` with source `mailbox`, the `From` address as sender, the server's
    INTERNALDATE as received time and `source_ref` `<uidvalidity>:<uid>:<n>`.
-3. `tasks.store` stores them raw (committed), parses, validates and stores the submissions
+3. `tasks.storage.submissions` stores them raw (committed), parses, validates and stores the submissions
    (committed); a sender not registered for the school makes a submission `held`.
 4. One reply per message is queued in the outbox (committed, deduplicated by the message). Robots
    get no "attach your workbook" reply, our own address no reply at all, and delivery reports
@@ -32,18 +32,9 @@ from email.utils import parseaddr
 from sqlalchemy import Engine
 
 from schemas.reference import Reference
-from tasks.feedback import (
-    ReceivedMessage,
-    ReceivedWorkbook,
-    compose_feedback,
-    compose_no_workbook,
-    compose_ops_held,
-    feedback_key,
-    held_submissions,
-)
-from tasks.intake import MAILBOX, IncomingFile, incoming_file
-from tasks.mail_extract import Extraction, Skipped, SkipReason, extract_workbooks
-from tasks.mailbox import (
+from tasks.intake.folder import MAILBOX, IncomingFile, incoming_file
+from tasks.intake.mail_extract import Extraction, Skipped, SkipReason, extract_workbooks
+from tasks.intake.mailbox import (
     PROCESSED_FOLDER,
     REJECTED_FOLDER,
     ImapConfig,
@@ -52,10 +43,27 @@ from tasks.mailbox import (
     fetch_unseen,
     move_message,
 )
-from tasks.outbox import FlushResult, Mail, flush_outbox, queue_mail, queued_keys
-from tasks.smtp_send import SmtpConfig
-from tasks.states import State
-from tasks.store import Checked, NotKept, Outcome, RawRecord, check_files, store_raw, store_submissions
+from tasks.mail.feedback import (
+    ReceivedMessage,
+    ReceivedWorkbook,
+    compose_feedback,
+    compose_no_workbook,
+    compose_ops_held,
+    feedback_key,
+    held_submissions,
+)
+from tasks.mail.outbox import FlushResult, Mail, flush_outbox, queue_mail, queued_keys
+from tasks.mail.smtp import SmtpConfig
+from tasks.storage.states import State
+from tasks.storage.submissions import (
+    Checked,
+    NotKept,
+    Outcome,
+    RawRecord,
+    check_files,
+    store_raw,
+    store_submissions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -301,7 +309,7 @@ class MailboxRun:
 
     @property
     def outcomes(self) -> list[Outcome]:
-        """Return every stored arrival's outcome (for `tasks.store.CollectSummary`)."""
+        """Return every stored arrival's outcome (for `tasks.storage.submissions.CollectSummary`)."""
         return [outcome for message in self.messages for outcome in message.outcomes]
 
     def one_line(self) -> str:

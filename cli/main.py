@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gec.settings import get_settings
+from config.settings import get_settings
 
 # Prefect's ephemeral server would try to phone home; office machines may be offline.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -67,7 +67,7 @@ def template(
     all_schools: Annotated[bool, typer.Option("--all", help="Every expected school of the cycle")] = False,
 ) -> None:
     """Write pre-filled Vietnamese workbook templates for one school or all of them."""
-    from tasks.template import build_template, template_file_name
+    from tasks.template.build import build_template, template_file_name
 
     if bool(school) == all_schools:
         raise _fail("give exactly one of --school CODE or --all", EXIT_USAGE)
@@ -94,7 +94,7 @@ def demo_data(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files")] = 2023,
 ) -> None:
     """Generate synthetic school submissions, with realistic mistakes, and their truth file."""
-    from tasks.demo_data import generate_demo_data
+    from demo.data import generate_demo_data
 
     reference = _reference()
     _cycle(reference, cycle)
@@ -109,8 +109,8 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print findings as JSON")] = False,
 ) -> None:
     """Print the findings of workbooks without storing anything."""
-    from tasks.parse import parse_workbook
-    from tasks.validate import validate_batch
+    from tasks.check.parse import parse_workbook
+    from tasks.check.validate import validate_batch
 
     reference = _reference()
     max_bytes = get_settings().max_file_bytes
@@ -194,7 +194,7 @@ def collect(
 def _run_collect(source: str, inbox: Path | None):
     from db.engine import DatabaseUnavailable
     from flows.collect import collect_submissions
-    from tasks.mailbox import MailboxUnavailable
+    from tasks.intake.mailbox import MailboxUnavailable
 
     try:
         return collect_submissions(source=source, inbox_dir=str(inbox) if inbox else None)
@@ -221,7 +221,7 @@ def status(
 ) -> None:
     """Show each expected school's completeness and the cycle's submissions."""
     from db.engine import DatabaseUnavailable
-    from tasks.status import cycle_status
+    from tasks.operator.status import cycle_status
 
     reference = _reference()
     _cycle(reference, cycle)
@@ -268,7 +268,7 @@ def review(
 ) -> None:
     """Accept or reject a held submission (one from an unregistered sender)."""
     from db.engine import DatabaseUnavailable
-    from tasks.status import ReviewRefused, review_submission
+    from tasks.operator.status import ReviewRefused, review_submission
 
     if accept == reject:
         raise _fail("give exactly one of --accept or --reject", EXIT_USAGE)
@@ -287,7 +287,7 @@ def revalidate(
 ) -> None:
     """Re-validate stored raw files after a rule change, keeping every earlier decision."""
     from db.engine import DatabaseUnavailable
-    from tasks.status import revalidate as revalidate_stored
+    from tasks.operator.status import revalidate as revalidate_stored
 
     reference = _reference()
     if cycle:
@@ -327,7 +327,7 @@ def demo(
     """Run the whole job on demo data: templates, submissions, collect, status, report."""
     import shutil
 
-    from gec.settings import PROJECT_ROOT
+    from config.settings import PROJECT_ROOT
 
     # The demo keeps to its own SQLite file and folders, so it never touches real data.
     demo_dir = PROJECT_ROOT / "data" / "demo"
@@ -342,8 +342,8 @@ def demo(
     reference = _reference()
     the_cycle = _cycle(reference, cycle)
 
-    from tasks.demo_data import generate_demo_data
-    from tasks.template import build_template, template_file_name
+    from demo.data import generate_demo_data
+    from tasks.template.build import build_template, template_file_name
 
     with console.status("Writing the pre-filled templates…"):
         templates = demo_dir / "templates"
@@ -364,7 +364,7 @@ def demo(
     console.print("3. ", end="")
     _print_collect_summary(summary)
 
-    from tasks.status import cycle_status
+    from tasks.operator.status import cycle_status
 
     result = cycle_status(_engine(), reference, cycle)
     console.print("4. Status:")
@@ -396,7 +396,7 @@ def remind(
     """Write to every school without an accepted submission, with its pre-filled template."""
     from db.engine import DatabaseUnavailable
     from db.setup import init_database
-    from tasks.reminders import KINDS, ReminderRun, plan_reminders
+    from tasks.mail.reminders import KINDS, ReminderRun, plan_reminders
 
     if kind not in KINDS:
         raise _fail(f"--kind must be one of {', '.join(KINDS)}", EXIT_USAGE)

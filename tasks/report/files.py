@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
+from config.settings import PROJECT_ROOT, TIMEZONE
 from db import models
-from gec.settings import PROJECT_ROOT, TIMEZONE
 from schemas.contract import CONTRACT_VERSION, TEMPLATE_VERSION
-from tasks.render_html import render_html
-from tasks.render_xlsx import render_restricted_xlsx, render_xlsx
-from tasks.rollup import CycleData, build_report
+from tasks.report.render_html import render_html
+from tasks.report.render_xlsx import render_restricted_xlsx, render_xlsx
+from tasks.report.rollup import CycleData, build_report
 
 HTML_NAME = "tong-hop.html"
 XLSX_NAME = "tong-hop.xlsx"

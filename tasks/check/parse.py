@@ -2,7 +2,7 @@
 
 Values only: python-calamine reads cached formula results and never runs macros. Sheets, columns,
 keys and pre-filled row labels are matched by `match_key`, so NFD, upper-case or diacritic-free
-copies parse like the template. `tasks.sniff` decides first whether the bytes may reach
+copies parse like the template. `tasks.intake.sniff` decides first whether the bytes may reach
 python-calamine at all and bounds every sheet this module loads.
 """
 
@@ -25,7 +25,7 @@ from schemas.contract import HEADER_SEARCH_ROWS, SHEETS, YES_NO, CodeList, Field
 from schemas.findings import Finding, make_finding
 from schemas.text import match_key, nfc
 from schemas.workbook import EXCEL_ROW, KeyCell, ParsedWorkbook
-from tasks.sniff import Identified, check_sheets, identify
+from tasks.intake.sniff import Identified, check_sheets, identify
 
 log = logging.getLogger(__name__)
 

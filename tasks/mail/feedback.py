@@ -1,4 +1,4 @@
-"""Compose the e-mails schools and the operator read (SPEC §4, §6), as `tasks.outbox.Mail` values.
+"""Compose the e-mails schools and the operator read (SPEC §4, §6), as `tasks.mail.outbox.Mail` values.
 
 Feedback answers one received message: per workbook its verdict, every error and warning in the
 school's own words (the findings' messages), the school's CT1/CT2 figures, what changed against the
@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Connection, and_, or_, select
 
+from config.settings import TIMEZONE
 from db import models
-from gec.settings import TIMEZONE
 from schemas import messages as vi
 from schemas.contract import (
     ACTIVITIES,
@@ -43,12 +43,12 @@ from schemas.contract import (
 from schemas.findings import Finding, make_finding
 from schemas.reference import Cycle, Reference, School
 from schemas.workbook import ParsedWorkbook
-from tasks.annotate import AnnotatedCopy, annotate_workbook, cell_address
-from tasks.mail_extract import Skipped, SkipReason
-from tasks.outbox import Mail, MailAttachment
-from tasks.parse import parse_workbook
-from tasks.template import build_template, template_file_name
-from tasks.validate import validate_workbook
+from tasks.check.parse import parse_workbook
+from tasks.check.validate import validate_workbook
+from tasks.intake.mail_extract import Skipped, SkipReason
+from tasks.mail.annotate import AnnotatedCopy, annotate_workbook, cell_address
+from tasks.mail.outbox import Mail, MailAttachment
+from tasks.template.build import build_template, template_file_name
 
 SUBMISSIONS = models.Submission.__table__
 DECISIONS = models.Decision.__table__

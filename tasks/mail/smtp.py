@@ -16,7 +16,7 @@ from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gec.settings import Settings
+    from config.settings import Settings
 
 SSL_MODES = ("ssl", "starttls", "plain")
 
@@ -51,7 +51,7 @@ class SmtpConfig:
     def from_settings(cls, settings: Settings | None = None) -> SmtpConfig:
         """Build the config from GEC_SMTP_* settings."""
         if settings is None:
-            from gec.settings import get_settings
+            from config.settings import get_settings
 
             settings = get_settings()
         return cls(

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from gec.settings import TIMEZONE
+from config.settings import TIMEZONE
 from schemas.contract import (
     ACTIVITY_TYPES,
     AUDIENCE_GROUPS,

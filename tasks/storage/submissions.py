@@ -36,11 +36,17 @@ from schemas.contract import Field as ContractField
 from schemas.findings import REDACTED, Finding, make_finding
 from schemas.reference import Reference
 from schemas.workbook import EXCEL_ROW, ParsedWorkbook
-from tasks.db_rules import GroupTotal, decide, late_finding, total_jump_findings, unregistered_sender_finding
-from tasks.intake import IncomingFile, archive_path, safe_name
-from tasks.parse import parse_workbook
-from tasks.states import Decision, State, SubmissionFacts, derive_states
-from tasks.validate import resolve_identity, validate_batch
+from tasks.check.history import (
+    GroupTotal,
+    decide,
+    late_finding,
+    total_jump_findings,
+    unregistered_sender_finding,
+)
+from tasks.check.parse import parse_workbook
+from tasks.check.validate import resolve_identity, validate_batch
+from tasks.intake.folder import IncomingFile, archive_path, safe_name
+from tasks.storage.states import Decision, State, SubmissionFacts, derive_states
 
 log = logging.getLogger(__name__)
 

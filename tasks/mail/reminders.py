@@ -1,6 +1,6 @@
 """Reminders and overdue notices (SPEC §4, §6): who has no accepted report yet, and one e-mail each.
 
-The schools to write to are exactly the expected schools whose completeness (`tasks.status`) is not
+The schools to write to are exactly the expected schools whose completeness (`tasks.operator.status`) is not
 on_time, late or exempt: missing, received_invalid or held. Each gets its own pre-filled template.
 Every notice goes through the outbox under the key `<kind>:<cycle>:<school>`, so a re-run (or a
 retried task) never writes twice; the operator (GEC_OPS_EMAIL) gets one summary per cycle and kind,
@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine
 
-from gec.settings import TIMEZONE
+from config.settings import TIMEZONE
 from schemas.reference import Cycle, Reference
-from tasks.feedback import (
+from tasks.mail.feedback import (
     DueSchool,
     HeldSubmission,
     compose_ops_reminders,
@@ -25,10 +25,10 @@ from tasks.feedback import (
     held_submissions,
     reminder_key,
 )
-from tasks.outbox import FlushResult, Mail, flush_outbox, queue_mail, queued_keys
-from tasks.smtp_send import SmtpConfig
-from tasks.states import Completeness
-from tasks.status import cycle_status
+from tasks.mail.outbox import FlushResult, Mail, flush_outbox, queue_mail, queued_keys
+from tasks.mail.smtp import SmtpConfig
+from tasks.operator.status import cycle_status
+from tasks.storage.states import Completeness
 
 Kind = Literal["auto", "reminder", "overdue"]
 KINDS = ("auto", "reminder", "overdue")

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 from great_tables import GT
 
-from tasks.charts import completeness_by_level_svg, reach_by_ward_svg
-from tasks.rollup import (
+from tasks.report.charts import completeness_by_level_svg, reach_by_ward_svg
+from tasks.report.rollup import (
     DOC_NUMBER,
     MET_TEXT,
     MOTTO,
