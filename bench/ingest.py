@@ -225,8 +225,10 @@ def run_plain(source: Path, url: str, batch_size: int) -> dict[str, float]:
     from db.engine import make_engine
     from db.setup import init_database
     from schemas.reference import load_reference
+    from tasks.check.checking import check_files
     from tasks.intake import folder as intake
-    from tasks.storage import submissions as store
+    from tasks.storage.raw import store_raw
+    from tasks.storage.submissions import store_submissions
 
     reference = load_reference(get_settings().reference_dir)
     init_database(url, reference)
@@ -239,13 +241,13 @@ def run_plain(source: Path, url: str, batch_size: int) -> dict[str, float]:
         files = intake.read_inbox_files(paths[start:start + batch_size])
         stages["read"] += time.perf_counter() - mark
         mark = time.perf_counter()
-        records = store.store_raw(engine, files)
+        records = store_raw(engine, files)
         stages["raw"] += time.perf_counter() - mark
         mark = time.perf_counter()
-        checked = store.check_files(records, reference, max_bytes=get_settings().max_file_bytes)
+        checked = check_files(records, reference, max_bytes=get_settings().max_file_bytes)
         stages["check"] += time.perf_counter() - mark
         mark = time.perf_counter()
-        store.store_submissions(engine, reference, records, checked)
+        store_submissions(engine, reference, records, checked)
         stages["store"] += time.perf_counter() - mark
     stages["total"] = time.perf_counter() - started
     return stages

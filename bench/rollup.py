@@ -27,10 +27,12 @@ from db.engine import make_engine
 from db.setup import init_database
 from demo.data import school_values
 from schemas.reference import Reference, School, load_reference
+from tasks.check.checking import check_files
 from tasks.intake.folder import incoming_file
 from tasks.report.files import write_report_files
 from tasks.report.inputs import load_cycle_data
-from tasks.storage import submissions as store
+from tasks.storage.raw import store_raw
+from tasks.storage.submissions import store_submissions
 from tasks.template.build import build_template
 
 CYCLE = "2023-H1"
@@ -87,7 +89,9 @@ def main() -> int:
                 files.append(incoming_file(content, source="folder", original_name=f"{code}.xlsx",
                                            received_at=received + dt.timedelta(minutes=start + offset),
                                            source_ref=f"bench/{code}"))
-            store.ingest(engine, reference, files, max_bytes=20 * 1024 * 1024)
+            records = store_raw(engine, files)
+            store_submissions(engine, reference, records,
+                              check_files(records, reference, max_bytes=20 * 1024 * 1024))
         print(f"stored {len(codes)} schools' submissions in {time.perf_counter() - started:.1f} s (setup)")
 
         as_of = dt.datetime(2023, 5, 20, tzinfo=TIMEZONE)

@@ -268,7 +268,7 @@ def review(
 ) -> None:
     """Accept or reject a held submission (one from an unregistered sender)."""
     from db.engine import DatabaseUnavailable
-    from tasks.operator.status import ReviewRefused, review_submission
+    from tasks.operator.review import ReviewRefused, review_submission
 
     if accept == reject:
         raise _fail("give exactly one of --accept or --reject", EXIT_USAGE)
@@ -287,7 +287,7 @@ def revalidate(
 ) -> None:
     """Re-validate stored raw files after a rule change, keeping every earlier decision."""
     from db.engine import DatabaseUnavailable
-    from tasks.operator.status import revalidate as revalidate_stored
+    from tasks.operator.revalidate import revalidate as revalidate_stored
 
     reference = _reference()
     if cycle:

@@ -1,12 +1,14 @@
-"""Collect submissions (SPEC §4, §6): drop folder or mailbox → raw store → parse → validate → store →
-archive (folder) or reply and file the message (mailbox; `tasks.intake.messages`).
+"""Collect submissions (SPEC §4, §6): one pipeline for the drop folder and the mailbox.
 
-The flow only wires tasks; each task is a thin wrapper over a plain function of `tasks.intake.folder` or
-`tasks.storage.submissions` and opens what it needs from settings (no engine crosses a task boundary).
-One batch
-goes through all stages before the next starts, so submission ids follow arrival order and a crash
-loses at most one batch's work (never its files). Parsing the next batch in a thread while this one
-is stored was measured slower: the GIL starves the database round trips.
+Every batch of either source goes through the same stages, each its own task over one plain function:
+store_raw (`tasks.storage.raw`) → check_files (`tasks.check.checking`) → store_submissions
+(`tasks.storage.submissions`) → (mailbox) queue_replies (`tasks.mail.replies`) → finish: archive the
+files (`tasks.intake.folder`) or file the messages to IMAP folders (`tasks.intake.messages`). Then the
+outbox is flushed, the states read back and the run published. Tasks open what they need from settings
+(no engine crosses a task boundary).
+One batch goes through all stages before the next starts, so submission ids follow arrival order and a
+crash loses at most one batch's work (never its files). Parsing the next batch in a thread while this
+one is stored was measured slower: the GIL starves the database round trips.
 Validation failures are data (the run completes and publishes them); a database that cannot be
 reached fails the run with DatabaseUnavailable after the task retries.
 """
@@ -18,29 +20,29 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
-from prefect.client.schemas.objects import TaskRun
 from prefect.events import emit_event
-from prefect.states import State
 from prefect.utilities.annotations import quote
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from config.settings import get_settings
 from db.engine import DatabaseUnavailable, make_engine
-from db.setup import init_database
-from flows.runner import DB_WRITE_TAG, task_runner_from_settings
+from flows.common import check_files, flush_outbox, prepare_database, run_name
+from flows.policies import DB_WRITE_TAG, MAILBOX_RETRIES, RETRIES
+from flows.runner import task_runner_from_settings
 from schemas.reference import Reference, load_reference
 from tasks.intake import folder as intake
 from tasks.intake import messages as mail_intake
 from tasks.intake.mailbox import ImapConfig, MailboxUnavailable, MailItem, fetch_unseen
-from tasks.mail import outbox
-from tasks.mail.smtp import SmtpConfig
+from tasks.mail import replies
+from tasks.operator.summary import CollectSummary
+from tasks.storage import queries, raw
 from tasks.storage import submissions as store
-from tasks.storage.submissions import Checked, CollectSummary, Outcome, RawRecord
+from tasks.storage.raw import RawRecord
+from tasks.storage.submissions import Checked, Outcome
 
 Source = Literal["folder", "mailbox", "all"]
 SUPPORTED_SOURCES = ("folder", "mailbox", "all")
@@ -52,36 +54,6 @@ BATCH_BYTES = 64 * 1024 * 1024
 MAIL_BATCH = mail_intake.DEFAULT_BATCH
 
 
-# --------------------------------------------------------------------------------------------------
-# Orchestration settings (the task runner and the database-write tag live in flows.runner)
-
-
-def infrastructure_fault(_task: Any, _run: TaskRun, state: State) -> bool:
-    """Retry a failed task only when the database or the file system failed, never on a bug."""
-    error = state.data
-    # IntegrityError: another collect run stored the same bytes at the same moment; a retry sees them.
-    return isinstance(error, DatabaseUnavailable | OperationalError | IntegrityError | OSError | TimeoutError)
-
-
-RETRIES: dict[str, Any] = {
-    "retries": 2,
-    "retry_delay_seconds": [2, 5],
-    "retry_condition_fn": infrastructure_fault,
-}
-
-
-def mailbox_fault(_task: Any, _run: TaskRun, state: State) -> bool:
-    """Retry an IMAP task only when the server was away, never on a bug."""
-    return isinstance(state.data, MailboxUnavailable | TimeoutError)
-
-
-MAILBOX_RETRIES: dict[str, Any] = {
-    "retries": 2,
-    "retry_delay_seconds": [5, 15],
-    "retry_condition_fn": mailbox_fault,
-}
-
-
 def check_source(source: str) -> None:
     """Refuse an unknown source, with a message the command line can show as is."""
     if source not in SUPPORTED_SOURCES:
@@ -89,13 +61,8 @@ def check_source(source: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# Tasks: thin wrappers; bytes and parsed workbooks are passed in memory, never cached or persisted
-
-
-@task(cache_policy=NONE, timeout_seconds=600, tags=[DB_WRITE_TAG], **RETRIES)
-def prepare_database(reference: Reference) -> None:
-    """Create or upgrade the database and load the registry and calendar into it."""
-    init_database(None, reference)
+# Tasks: each a call of one plain function; bytes and parsed workbooks are passed in memory, never
+# cached or persisted
 
 
 @task(cache_policy=NONE)
@@ -110,16 +77,22 @@ def read_files(paths: Sequence[Path]) -> list[intake.IncomingFile]:
     return intake.read_inbox_files(paths)
 
 
+@task(cache_policy=NONE, timeout_seconds=300, **MAILBOX_RETRIES)
+def fetch_mail(batch_size: int) -> list[MailItem]:
+    """Read a batch of unseen messages without marking them."""
+    return fetch_unseen(ImapConfig.from_settings(), batch_size)
+
+
+@task(cache_policy=NONE, timeout_seconds=300)
+def read_mail(items: Sequence[MailItem], max_bytes: int) -> list[mail_intake.ReadMessage]:
+    """Extract the messages' workbooks and tell who sent each."""
+    return mail_intake.read_messages(items, max_bytes=max_bytes, office_address=get_settings().smtp_from)
+
+
 @task(cache_policy=NONE, timeout_seconds=300, tags=[DB_WRITE_TAG], **RETRIES)
 def store_raw(files: Sequence[intake.IncomingFile]) -> list[RawRecord]:
     """Store the batch's raw bytes and arrivals, committed before anything parses them."""
-    return store.store_raw(make_engine(), files)
-
-
-@task(cache_policy=NONE)
-def check_files(records: Sequence[RawRecord], reference: Reference, max_bytes: int) -> list[Checked]:
-    """Parse and validate the batch's new files in memory."""
-    return store.check_files(records, reference, max_bytes=max_bytes)
+    return raw.store_raw(make_engine(), files)
 
 
 @task(cache_policy=NONE, timeout_seconds=600, tags=[DB_WRITE_TAG], **RETRIES)
@@ -130,32 +103,20 @@ def store_submissions(
     return store.store_submissions(make_engine(), reference, records, checked)
 
 
+@task(cache_policy=NONE, timeout_seconds=600, tags=[DB_WRITE_TAG], **RETRIES)
+def queue_replies(
+    messages: Sequence[mail_intake.ReadMessage], records: Sequence[RawRecord], checked: Sequence[Checked],
+    outcomes: Sequence[Outcome], reference: Reference, max_bytes: int,
+) -> list[str]:
+    """Queue one reply per stored message (committed, deduplicated); return the messages answered now."""
+    return replies.queue_replies(make_engine(), reference, messages, records, checked, outcomes,
+                                 max_bytes=max_bytes, ops_email=get_settings().ops_email)
+
+
 @task(cache_policy=NONE, timeout_seconds=300)
 def archive_files(outcomes: Sequence[Outcome], archive_dir: Path) -> dict[Path, Path | None]:
     """Move the batch's stored files to the archive; return where each went (None: still in the inbox)."""
-    moves = store.archive_targets(outcomes, archive_dir)
-    return dict(zip([source for source, _ in moves], intake.archive_files(moves), strict=True))
-
-
-@task(cache_policy=NONE, timeout_seconds=120, **RETRIES)
-def read_states(submission_ids: Sequence[int]) -> dict[int, str]:
-    """Read the states the run left its new submissions in."""
-    return store.current_states(make_engine(), submission_ids)
-
-
-@task(cache_policy=NONE, timeout_seconds=300, **MAILBOX_RETRIES)
-def fetch_mail(batch_size: int) -> list[MailItem]:
-    """Read a batch of unseen messages without marking them."""
-    return fetch_unseen(ImapConfig.from_settings(), batch_size)
-
-
-@task(cache_policy=NONE, timeout_seconds=900, tags=[DB_WRITE_TAG], **RETRIES)
-def ingest_mail(items: Sequence[MailItem], reference: Reference, max_bytes: int
-                ) -> list[mail_intake.MessageResult]:
-    """Store the messages' workbooks (raw first) and queue one reply per message."""
-    settings = get_settings()
-    return mail_intake.ingest_messages(make_engine(), reference, items, max_bytes=max_bytes,
-                                       office_address=settings.smtp_from, ops_email=settings.ops_email)
+    return intake.archive_stored(outcomes, archive_dir)
 
 
 @task(cache_policy=NONE, timeout_seconds=300, **MAILBOX_RETRIES)
@@ -164,27 +125,10 @@ def file_mail(results: Sequence[mail_intake.MessageResult]) -> mail_intake.Filin
     return mail_intake.file_messages(ImapConfig.from_settings(), results)
 
 
-@task(cache_policy=NONE, timeout_seconds=1800, tags=[DB_WRITE_TAG], **RETRIES)
-def flush_outbox() -> outbox.FlushResult:
-    """Send the queued replies; what cannot go now stays queued for the next run."""
-    return outbox.flush_outbox(make_engine(), SmtpConfig.from_settings())
-
-
-def collect_mail(reference: Reference, batch_size: int, max_bytes: int, summary: CollectSummary) -> None:
-    """Collect the mailbox batch by batch into `summary`; the outbox is flushed even after an outage."""
-    try:
-        for _ in range(mail_intake.MAX_BATCHES):
-            items = quote(fetch_mail(batch_size))
-            if not items.unquote():
-                break
-            results = quote(ingest_mail(items, reference, max_bytes))
-            summary.add([outcome for result in results.unquote() for outcome in result.outcomes], {})
-            summary.not_kept += mail_intake.not_kept(results.unquote())
-            file_mail(results)
-            if len(items.unquote()) < batch_size or any(item.folder is None for item in results.unquote()):
-                break  # done, or a message that must wait would come back first in every batch
-    finally:
-        get_run_logger().info("outbox: %s", flush_outbox().one_line())
+@task(cache_policy=NONE, timeout_seconds=120, **RETRIES)
+def read_states(submission_ids: Sequence[int]) -> dict[int, str]:
+    """Read the states the run left its new submissions in."""
+    return queries.current_states(make_engine(), submission_ids)
 
 
 @task(cache_policy=NONE)
@@ -230,8 +174,48 @@ def publish_summary(summary: CollectSummary) -> None:
 # Flow
 
 
-@flow(name="collect-submissions", flow_run_name="collect-{source}", log_prints=False,
-      task_runner=task_runner_from_settings())
+def store_batch(files: Sequence[intake.IncomingFile], reference: quote[Reference], max_bytes: int
+                ) -> tuple[quote[list[RawRecord]], quote[list[Checked]], quote[list[Outcome]]]:
+    """Run one batch of any source through store_raw → check_files → store_submissions."""
+    records = quote(store_raw(quote(files)))
+    # submit(): parsing and validation run where GEC_TASK_RUNNER says (a thread, or a Dask worker
+    # process); still one batch at a time, so ids keep following arrival order. Unquoted: Dask
+    # rebuilds tuple-like arguments (quote is a tuple) and breaks them; the walk this costs measured
+    # ~35 ms per 50-file batch against ~335 ms of checking.
+    checked = quote(check_files.submit(records.unquote(), reference.unquote(), max_bytes).result())
+    return records, checked, quote(store_submissions(records, checked, reference))
+
+
+def collect_folder(inbox_dir: Path, reference: quote[Reference], batch_size: int, summary: CollectSummary
+                   ) -> None:
+    """Collect the drop folder batch by batch into `summary`; stored files are archived."""
+    settings = get_settings()
+    for batch in list_inbox(inbox_dir, batch_size):
+        _records, _checked, outcomes = store_batch(read_files(batch), reference, settings.max_file_bytes)
+        summary.add(outcomes.unquote(), archive_files(outcomes, settings.archive_dir))
+
+
+def collect_mail(reference: quote[Reference], batch_size: int, max_bytes: int, summary: CollectSummary
+                 ) -> None:
+    """Collect the mailbox batch by batch into `summary`; stored messages are answered, then filed."""
+    for _ in range(mail_intake.MAX_BATCHES):
+        items = fetch_mail(batch_size)
+        if not items:
+            break
+        messages = quote(read_mail(quote(items), max_bytes))
+        records, checked, outcomes = store_batch(mail_intake.message_files(messages.unquote()), reference,
+                                                 max_bytes)
+        replied = queue_replies(messages, records, checked, outcomes, reference, max_bytes)
+        results = mail_intake.message_results(messages.unquote(), outcomes.unquote(), set(replied))
+        summary.add(outcomes.unquote(), {})
+        summary.not_kept += mail_intake.not_kept(results)
+        file_mail(quote(results))
+        if len(items) < batch_size or any(item.folder is None for item in results):
+            break  # done, or a message that must wait would come back first in every batch
+
+
+@flow(name="collect-submissions", flow_run_name=run_name("collect-{source}-{time}", source="folder"),
+      log_prints=False, task_runner=task_runner_from_settings())
 def collect_submissions(
     source: Source = "folder", inbox_dir: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> CollectSummary:
@@ -246,18 +230,12 @@ def collect_submissions(
     prepare_database(reference)
     summary = CollectSummary()
     if source in ("folder", "all"):
-        for batch in list_inbox(Path(inbox_dir) if inbox_dir else settings.inbox_dir, batch_size):
-            records = quote(store_raw(quote(read_files(batch))))
-            # submit(): parsing and validation run where GEC_TASK_RUNNER says (a thread, or a Dask
-            # worker process); still one batch at a time, so ids keep following arrival order.
-            # Unquoted: Dask rebuilds tuple-like arguments (quote is a tuple) and breaks them; the
-            # walk this costs measured ~35 ms per 50-file batch against ~335 ms of checking.
-            checking = check_files.submit(records.unquote(), reference.unquote(), settings.max_file_bytes)
-            checked = quote(checking.result())
-            outcomes = quote(store_submissions(records, checked, reference))
-            summary.add(outcomes.unquote(), archive_files(outcomes, settings.archive_dir))
+        collect_folder(Path(inbox_dir) if inbox_dir else settings.inbox_dir, reference, batch_size, summary)
     if source in ("mailbox", "all"):
-        collect_mail(reference, min(batch_size, MAIL_BATCH), settings.max_file_bytes, summary)
+        try:
+            collect_mail(reference, min(batch_size, MAIL_BATCH), settings.max_file_bytes, summary)
+        finally:  # replies already queued go out even after an IMAP outage
+            get_run_logger().info("outbox: %s", flush_outbox().one_line())
     summary.refresh(read_states(summary.submission_ids))
     publish_summary(quote(summary))
     get_run_logger().info("collect: %s", summary.one_line())

@@ -15,53 +15,30 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
-from prefect.client.schemas.objects import TaskRun
-from prefect.states import State
-from sqlalchemy.exc import OperationalError
 
 from config.settings import TIMEZONE, get_settings
-from db.engine import DatabaseUnavailable, make_engine
-from db.setup import init_database
-from flows.runner import DB_WRITE_TAG, task_runner_from_settings
+from db.engine import make_engine
+from flows.common import flush_outbox, prepare_database
+from flows.policies import DATABASE_RETRIES, DB_WRITE_TAG
+from flows.runner import task_runner_from_settings
 from schemas.messages import COMPLETENESS_LABELS
 from schemas.reference import Reference, load_reference
-from tasks.mail import outbox, reminders
+from tasks.mail import reminders
 from tasks.mail.reminders import Kind, ReminderPlan, ReminderRun
-from tasks.mail.smtp import SmtpConfig
 
 
-def database_fault(_task: Any, _run: TaskRun, state: State) -> bool:
-    """Retry a failed task only when the database failed, never on a bug."""
-    return isinstance(state.data, DatabaseUnavailable | OperationalError | TimeoutError)
-
-
-RETRIES: dict[str, Any] = {"retries": 2, "retry_delay_seconds": [2, 5], "retry_condition_fn": database_fault}
-
-
-@task(cache_policy=NONE, timeout_seconds=600, tags=[DB_WRITE_TAG], **RETRIES)
-def prepare_database(reference: Reference, cycle: str | None) -> None:
-    """Create or upgrade the database and load the registry (and the cycle) into it."""
-    init_database(None, reference, cycle_ids=(cycle,) if cycle else ())
-
-
-@task(cache_policy=NONE, timeout_seconds=300, **RETRIES)
+@task(cache_policy=NONE, timeout_seconds=300, **DATABASE_RETRIES)
 def plan_reminders(reference: Reference, cycle: str | None, kind: Kind, now: dt.datetime) -> ReminderPlan:
     """List the schools without an accepted submission for the cycle."""
     return reminders.plan_reminders(make_engine(), reference, cycle, kind, now)
 
 
-@task(cache_policy=NONE, timeout_seconds=600, tags=[DB_WRITE_TAG], **RETRIES)
+@task(cache_policy=NONE, timeout_seconds=600, tags=[DB_WRITE_TAG], **DATABASE_RETRIES)
 def queue_reminders(plan: ReminderPlan, reference: Reference) -> list[int]:
     """Queue one notice per school (with its template) and the operator's summary."""
     settings = get_settings()
     return reminders.queue_reminders(make_engine(), plan, reference, office_address=settings.smtp_from,
                                      ops_email=settings.ops_email)
-
-
-@task(cache_policy=NONE, timeout_seconds=1800, tags=[DB_WRITE_TAG], **RETRIES)
-def flush_outbox() -> outbox.FlushResult:
-    """Send the queued mail, oldest first; what cannot go now stays queued for the next run."""
-    return outbox.flush_outbox(make_engine(), SmtpConfig.from_settings())
 
 
 @task(cache_policy=NONE)

@@ -12,7 +12,7 @@ from prefect.cache_policies import NONE
 from config.settings import TIMEZONE, get_settings
 from db.engine import make_engine
 from db.setup import init_database
-from flows.runner import DB_WRITE_TAG
+from flows.policies import DB_WRITE_TAG
 from schemas.reference import load_reference
 from tasks.report.files import ReportFiles, record_report_run, write_report_files
 from tasks.report.inputs import load_cycle_data

@@ -1,39 +1,62 @@
 """Operator flows (SPEC §6): review a held submission; re-validate stored raw files after a rule change.
 
-Both are manual deployments; each is one database task over a plain function of `tasks.operator.status`.
+Both are manual deployments. Re-validation runs stored files through the check every source uses
+(`flows.common.check_files`) batch by batch, then rewrites their decisions (`tasks.operator.revalidate`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
+from prefect.utilities.annotations import quote
 
 from config.settings import get_settings
 from db.engine import make_engine
-from flows.collect import RETRIES
-from flows.runner import DB_WRITE_TAG, task_runner_from_settings
-from schemas.reference import load_reference
-from tasks.operator import status
+from flows.common import check_files, run_name
+from flows.policies import DB_WRITE_TAG, RETRIES
+from flows.runner import task_runner_from_settings
+from schemas.reference import Reference, load_reference
+from tasks.check.checking import Checked
+from tasks.operator import revalidate, review
 
 
 @task(cache_policy=NONE, timeout_seconds=120, tags=[DB_WRITE_TAG], **RETRIES)
 def record_review(submission_id: int, decision: Literal["accept", "reject"], note: str | None,
                   actor: str | None) -> dict[str, Any]:
     """Record an operator's decision on a held submission and re-derive the school's states."""
-    return status.review_submission(make_engine(), submission_id, decision, note, actor)
+    return review.review_submission(make_engine(), submission_id, decision, note, actor)
 
 
-@task(cache_policy=NONE, timeout_seconds=3600, tags=[DB_WRITE_TAG], **RETRIES)
-def revalidate_stored(cycle: str | None, batch_size: int) -> dict[str, Any]:
-    """Re-parse and re-validate the stored raw files of a cycle (or all), keeping earlier decisions."""
-    settings = get_settings()
-    return status.revalidate(make_engine(), load_reference(settings.reference_dir), cycle,
-                             batch_size=batch_size, max_bytes=settings.max_file_bytes)
+@task(cache_policy=NONE, timeout_seconds=120, **RETRIES)
+def revalidation_targets(reference: Reference, cycle: str | None) -> revalidate.Targets:
+    """List the stored submissions of the cycle (or all) to re-validate."""
+    return revalidate.revalidation_targets(make_engine(), reference, cycle)
 
 
-@flow(name="review-submission", flow_run_name="review-{submission_id}-{decision}", log_prints=False,
+@task(cache_policy=NONE, timeout_seconds=600, **RETRIES)
+def load_stored(ids: Sequence[int]) -> list[revalidate.Stored]:
+    """Read a batch of stored submissions' raw files back."""
+    return revalidate.load_stored(make_engine(), ids)
+
+
+@task(cache_policy=NONE, timeout_seconds=1800, tags=[DB_WRITE_TAG], **RETRIES)
+def rewrite_decisions(stored: Sequence[revalidate.Stored], checked: Sequence[Checked], reference: Reference
+                      ) -> revalidate.Rewritten:
+    """Record the batch's new decisions with fresh findings and rows; an operator's review survives."""
+    return revalidate.rewrite_decisions(make_engine(), reference, stored, checked)
+
+
+@task(cache_policy=NONE, timeout_seconds=120, **RETRIES)
+def summarize(cycle: str | None, rewritten: Sequence[revalidate.Rewritten]) -> dict[str, Any]:
+    """Count what changed and the states now."""
+    return revalidate.revalidation_summary(make_engine(), cycle, rewritten)
+
+
+@flow(name="review-submission",
+      flow_run_name=run_name("review-{submission_id}-{decision}-{time}"), log_prints=False,
       task_runner=task_runner_from_settings())
 def review_submission(
     submission_id: int,
@@ -47,11 +70,20 @@ def review_submission(
     return result
 
 
-@flow(name="revalidate-submissions", flow_run_name="revalidate-{cycle}", log_prints=False,
-      task_runner=task_runner_from_settings())
+@flow(name="revalidate-submissions", flow_run_name=run_name("revalidate-{cycle}-{time}", cycle=None),
+      log_prints=False, task_runner=task_runner_from_settings())
 def revalidate_submissions(cycle: str | None = None, batch_size: int = 50) -> dict[str, Any]:
     """Re-validate stored submissions after a rule or registry change."""
-    result = revalidate_stored(cycle, batch_size)
+    settings = get_settings()
+    reference = quote(load_reference(settings.reference_dir))
+    targets = revalidation_targets(reference, cycle)
+    rewritten = []
+    for ids in revalidate.batches(targets.ids, batch_size):
+        stored = quote(load_stored(ids))
+        records = [item.record for item in stored.unquote()]
+        checked = quote(check_files.submit(records, reference.unquote(), settings.max_file_bytes).result())
+        rewritten.append(rewrite_decisions(stored, checked, reference))
+    result = summarize(targets.cycle_id, rewritten)
     get_run_logger().info("re-validated %s submissions, %s changed decision; states now %s",
                           result["revalidated"], len(result["changed"]), result["states"])
     return result

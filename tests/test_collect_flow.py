@@ -24,8 +24,8 @@ from flows.review import revalidate_submissions, review_submission
 from schemas.reference import Reference, load_reference
 from tasks.intake.folder import incoming_file
 from tasks.operator.status import cycle_status
-from tasks.storage.submissions import ingest
 from tasks.template.build import build_template
+from tests.support.stages import ingest
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 H1 = "2023-H1"

@@ -64,9 +64,9 @@ DEPLOYMENTS: dict[str, tuple[str, str, set[tuple[str, str]]]] = {
 # Tasks that write the application database, by flow module: each must carry the tag the
 # gec-db-write concurrency limit throttles.
 DB_WRITING_TASKS = {
-    "flows.collect": ("prepare_database", "store_raw", "store_submissions"),
+    "flows.collect": ("prepare_database", "store_raw", "store_submissions", "queue_replies", "flush_outbox"),
     "flows.report": ("load_report_data", "record_run"),
-    "flows.review": ("record_review", "revalidate_stored"),
+    "flows.review": ("record_review", "rewrite_decisions"),
     "flows.remind": ("prepare_database", "queue_reminders", "flush_outbox"),
 }
 SECRET_KEY = re.compile(r"password|passwd|secret|token|api_?key|auth_string", re.I)
@@ -246,7 +246,7 @@ def test_deployment_parameters_are_typed_and_schedules_fit_them(name: str) -> No
 def test_database_writing_tasks_carry_the_concurrency_tag() -> None:
     import importlib
 
-    from flows.runner import DB_WRITE_TAG
+    from flows.policies import DB_WRITE_TAG
 
     untagged = []
     for module_name, task_names in DB_WRITING_TASKS.items():
@@ -256,14 +256,14 @@ def test_database_writing_tasks_carry_the_concurrency_tag() -> None:
                 untagged.append(f"{module_name}.{task_name}")
     serve_sh = (PROJECT_ROOT / "scripts" / "serve.sh").read_text(encoding="utf-8")
     assert f"DB_WRITE_TAG={DB_WRITE_TAG}" in serve_sh, "serve.sh limits the tag the flows use"
-    assert not untagged, f"tasks without tags=[flows.runner.DB_WRITE_TAG]: {', '.join(untagged)}"
+    assert not untagged, f"tasks without tags=[flows.policies.DB_WRITE_TAG]: {', '.join(untagged)}"
 
 
 def test_collect_publishes_failed_validations_and_one_event_per_problem(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import flows.collect as collect
-    from tasks.storage.submissions import CollectSummary, Problem
+    from tasks.operator.summary import CollectSummary, Problem
 
     tables: list[dict[str, Any]] = []
     markdowns: list[dict[str, Any]] = []

@@ -24,6 +24,7 @@ from demo.data import school_values
 from schemas.contract import TEMPLATE_VERSION
 from schemas.findings import make_finding
 from schemas.reference import Reference, load_reference
+from tasks.check.checking import check_files
 from tasks.check.parse import parse_workbook
 from tasks.check.validate import validate_workbook
 from tasks.intake.folder import incoming_file
@@ -40,7 +41,8 @@ from tasks.mail.feedback import (
     finding_line,
     indicator_figures,
 )
-from tasks.storage.submissions import check_files, store_raw, store_submissions
+from tasks.storage.raw import store_raw
+from tasks.storage.submissions import store_submissions
 from tasks.template.build import SubmissionValues, template_grid
 from tasks.template.writer import write_workbook
 

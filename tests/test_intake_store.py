@@ -20,11 +20,16 @@ from db import models
 from db.setup import init_database
 from demo.data import school_values
 from schemas.reference import Cycle, CycleCalendar, Reference, School
+from tasks.check.checking import check_files
 from tasks.intake import folder as intake
 from tasks.intake.folder import IncomingFile, incoming_file
-from tasks.operator.status import ReviewRefused, cycle_status, revalidate, review_submission
+from tasks.operator.revalidate import revalidate
+from tasks.operator.review import ReviewRefused, review_submission
+from tasks.operator.status import cycle_status
 from tasks.storage import submissions as store
+from tasks.storage.raw import store_raw
 from tasks.template.build import SubmissionValues, build_template
+from tests.support.stages import ingest
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 MAX_BYTES = 20 * 1024 * 1024
@@ -79,7 +84,7 @@ def _folder_file(content: bytes, name: str, received_at: dt.datetime) -> Incomin
 
 
 def _ingest(engine: Engine, reference: Reference, *files: IncomingFile) -> list[store.Outcome]:
-    return store.ingest(engine, reference, list(files), max_bytes=MAX_BYTES)
+    return ingest(engine, reference, list(files), max_bytes=MAX_BYTES)
 
 
 def _submissions(engine: Engine) -> dict[int, Any]:
@@ -216,14 +221,14 @@ def test_same_bytes_twice_are_stored_once(db: Engine, reference: Reference) -> N
 
 def test_raw_bytes_are_committed_before_parsing(db: Engine, reference: Reference) -> None:
     content = b"\x00\x01 not a workbook at all"
-    records = store.store_raw(db, [_folder_file(content, "hỏng.xlsx", BEFORE)])
+    records = store_raw(db, [_folder_file(content, "hỏng.xlsx", BEFORE)])
     # Nothing parsed yet, yet the bytes and the arrival are already in the database.
     with db.connect() as conn:
         stored = conn.execute(select(models.ReceivedFile.__table__)).one()
     assert stored.content == content and stored.safe_name == "hỏng.xlsx"
     assert records[0].to_read and records[0].submission_id is None
     outcome = store.store_submissions(db, reference, records,
-                                      store.check_files(records, reference, max_bytes=MAX_BYTES))[0]
+                                      check_files(records, reference, max_bytes=MAX_BYTES))[0]
     submission = _submissions(db)[outcome.submission_id]
     # An unreadable file counts under the cycle open when it arrived.
     assert (submission.state, submission.school_code, submission.cycle_id, submission.cycle_source) == (

@@ -17,6 +17,7 @@ import random
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from email import encoders, policy
 from email.message import EmailMessage
 from email.mime.base import MIMEBase
@@ -35,12 +36,16 @@ from config.settings import get_settings
 from db import models
 from db.setup import init_database
 from schemas.reference import Reference, School, load_reference
+from tasks.check.checking import check_files
 from tasks.check.parse import parse_workbook
 from tasks.intake import messages as mail_intake
-from tasks.intake.mailbox import PROCESSED_FOLDER, REJECTED_FOLDER, MailboxUnavailable
-from tasks.intake.messages import collect_mailbox, sender_kind
-from tasks.mail.outbox import outbox_rows
-from tasks.operator.status import review_submission
+from tasks.intake.mailbox import PROCESSED_FOLDER, REJECTED_FOLDER, MailboxUnavailable, fetch_unseen
+from tasks.intake.messages import sender_kind
+from tasks.mail.outbox import FlushResult, flush_outbox, outbox_rows
+from tasks.mail.replies import queue_replies
+from tasks.operator.review import review_submission
+from tasks.storage.raw import store_raw
+from tasks.storage.submissions import Outcome, store_submissions
 from tasks.template.build import SubmissionValues, build_template
 from tests.support.mailservers import DovecotServer, SmtpServer
 
@@ -229,10 +234,39 @@ def text_of(message: EmailMessage) -> str:
     return body.get_content()
 
 
-def collect(db: Engine, reference: Reference, dovecot: DovecotServer, smtp: SmtpServer,
-            **kwargs: object) -> mail_intake.MailboxRun:
-    return collect_mailbox(db, reference, dovecot.imap_config(), smtp.smtp_config(), max_bytes=MAX_BYTES,
-                           ops_email=OPS, **kwargs)  # type: ignore[arg-type]
+@dataclass
+class MailboxRun:
+    """What one batch of the mailbox pipeline did, message by message, and the outbox flush after it."""
+
+    messages: list[mail_intake.MessageResult] = field(default_factory=list)
+    moved: dict[str, str] = field(default_factory=dict)
+    flush: FlushResult | None = None
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        return [outcome for message in self.messages for outcome in message.outcomes]
+
+
+def collect(db: Engine, reference: Reference, dovecot: DovecotServer, smtp: SmtpServer) -> MailboxRun:
+    """Run one mailbox batch through the plain stage functions the collect flow's tasks call, in its order.
+
+    The flow itself (source "all") is tested at the end of this module; these tests run on both databases.
+    """
+    run = MailboxRun()
+    imap = dovecot.imap_config()
+    try:
+        read = mail_intake.read_messages(fetch_unseen(imap, mail_intake.DEFAULT_BATCH), max_bytes=MAX_BYTES,
+                                         office_address=smtp.smtp_config().from_addr)
+        records = store_raw(db, mail_intake.message_files(read))
+        checked = check_files(records, reference, max_bytes=MAX_BYTES)
+        outcomes = store_submissions(db, reference, records, checked)
+        replied = queue_replies(db, reference, read, records, checked, outcomes, max_bytes=MAX_BYTES,
+                                ops_email=OPS)
+        run.messages = mail_intake.message_results(read, outcomes, replied)
+        run.moved = mail_intake.file_messages(imap, run.messages).moved
+    finally:  # as the flow: replies already queued go out even after an IMAP outage
+        run.flush = flush_outbox(db, smtp.smtp_config())
+    return run
 
 
 # --------------------------------------------------------------------------------------------------
@@ -476,8 +510,6 @@ def _auto_reply() -> bytes:
 def test_operator_sees_refused_attachments_but_not_logos() -> None:
     from tasks.intake.mail_extract import Skipped, SkipReason
     from tasks.intake.messages import AUTOMATIC, PERSON, MessageResult, not_kept
-    from tasks.storage.submissions import Outcome
-
     stored = Outcome("Báo cáo.xlsx", None, "0" * 64, "7:1:1", 1, True, True, 1, True, "MN001", H1, "accepted")
 
     def message(uid: str, outcomes: tuple[Outcome, ...], skipped: tuple[Skipped, ...],

@@ -28,9 +28,9 @@ from tasks.check.parse import parse_workbook
 from tasks.intake.folder import incoming_file
 from tasks.mail.outbox import outbox_rows
 from tasks.mail.reminders import plan_reminders, resolve_cycle, send_reminders
-from tasks.storage.submissions import ingest
 from tasks.template.build import build_template
 from tests.support.mailservers import SmtpServer
+from tests.support.stages import ingest
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 H1 = "2023-H1"

@@ -26,8 +26,8 @@ from schemas.reference import Reference, load_reference
 from tasks.intake.folder import incoming_file
 from tasks.report.files import record_report_run, write_report_files
 from tasks.report.inputs import load_cycle_data
-from tasks.storage import submissions as store
 from tasks.template.build import build_template
+from tests.support.stages import ingest
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 H1 = "2023-H1"
@@ -59,7 +59,7 @@ def stored(engine: Engine, database_url: str, reference: Reference) -> dict[str,
     corrected = _file(reference, "MN001", dt.datetime(2023, 5, 10, 9, tzinfo=HCM), seed=2)
     late = _file(reference, "TH001", dt.datetime(2023, 5, 8, 9, tzinfo=HCM))
     bad = _file(reference, "MN002", dt.datetime(2023, 5, 3, 9, tzinfo=HCM), total=10, reached=50)
-    outcomes = store.ingest(engine, reference, [first, corrected, late, bad], max_bytes=20 * 1024 * 1024)
+    outcomes = ingest(engine, reference, [first, corrected, late, bad], max_bytes=20 * 1024 * 1024)
     ids = {item.original_name: item.submission_id for item in outcomes}
     return {
         "first": ids[first.original_name],

@@ -1,9 +1,9 @@
 """The rules a workbook cannot be judged on alone (SPEC §3): `late`, `total_jump`, `unregistered_sender`.
 
-Plain functions over plain values; `tasks.storage.submissions` looks the values up (deadline, the
-school's previous
-accepted totals, its registered addresses) and calls them. `decide` turns a submission's findings
-into its decision: any error rejects, else an unregistered sender holds it for review.
+The rules are plain functions over plain values; `previous_totals` looks up in the database what
+`total_jump` compares with, and `db_findings` applies the three rules to one checked file (called by
+`tasks.storage.submissions.judge`). `decide` turns a submission's findings into its decision: any
+error rejects, else an unregistered sender holds it for review.
 """
 
 from __future__ import annotations
@@ -13,10 +13,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parseaddr
 
+from sqlalchemy import Connection, select
+
 from config.settings import TIMEZONE
 from schemas.contract import REACH_EXTREME_MIN_GROUP, TOTAL_JUMP_RATIO
 from schemas.findings import Finding, make_finding
-from tasks.storage.states import Decision
+from schemas.reference import Reference
+from schemas.workbook import EXCEL_ROW, ParsedWorkbook
+from tasks.check.checking import Checked
+from tasks.storage.rows import is_blank
+from tasks.storage.states import Decision, State
+from tasks.storage.tables import SHEET_TABLES, SUBMISSIONS
 
 UNREGISTERED_SENDER = "unregistered_sender"
 
@@ -106,3 +113,69 @@ def decide(findings: Iterable[Finding]) -> Decision:
     if any(finding.rule == UNREGISTERED_SENDER for finding in findings):
         return Decision.HELD
     return Decision.ACCEPTED
+
+
+# --------------------------------------------------------------------------------------------------
+# The rules over what the database holds
+
+
+def reach_totals(parsed: ParsedWorkbook) -> list[GroupTotal]:
+    """Return the reach sheet's group totals with their Excel rows, for `total_jump`."""
+    frame = parsed.tables.get("reach")
+    if frame is None or "group" not in frame.columns or "total" not in frame.columns:
+        return []
+    excel_rows = frame[EXCEL_ROW] if EXCEL_ROW in frame.columns else [None] * len(frame)
+    return [
+        GroupTotal(group, total, None if is_blank(row) else int(row))
+        for group, total, row in zip(frame["group"], frame["total"], excel_rows, strict=True)
+        if isinstance(group, str)
+    ]
+
+
+def previous_totals(
+    conn: Connection, reference: Reference, pairs: Iterable[tuple[str | None, str]]
+) -> dict[tuple[str, str], dict[str, object]]:
+    """Return per (school, cycle) the group totals of the school's current accepted previous-cycle report."""
+    wanted = {
+        (school, reference.calendar.previous(cycle_id)): (school, cycle_id)
+        for school, cycle_id in pairs
+        if school
+    }
+    if not wanted:
+        return {}
+    reach = SHEET_TABLES["reach"]
+    query = (
+        select(SUBMISSIONS.c.school_code, SUBMISSIONS.c.cycle_id, reach.c.group, reach.c.total)
+        .join(reach, reach.c.submission_id == SUBMISSIONS.c.id)
+        .where(
+            SUBMISSIONS.c.state == State.ACCEPTED.value,
+            SUBMISSIONS.c.school_code.in_({school for school, _ in wanted}),
+            SUBMISSIONS.c.cycle_id.in_({cycle for _, cycle in wanted}),
+        )
+    )
+    found: dict[tuple[str, str], dict[str, object]] = {}
+    for school, cycle_id, group, total in conn.execute(query):
+        target = wanted.get((school, cycle_id))
+        if target is not None:
+            found.setdefault(target, {})[group] = total  # type: ignore[index]
+    return found
+
+
+def db_findings(
+    item: Checked, reference: Reference, previous: Mapping[str, object] | None, sender: str | None
+) -> list[Finding]:
+    """Return the database-dependent findings of a checked file: late, total_jump, unregistered_sender."""
+    found: list[Finding] = []
+    cycle = reference.calendar.get(item.cycle_id)
+    if cycle is not None:
+        late = late_finding(item.record.file.received_at, cycle.deadline_end)
+        if late is not None:
+            found.append(late)
+    school = reference.schools.get(item.school_code) if item.school_code else None
+    if school is not None:
+        held = unregistered_sender_finding(sender, school.emails)
+        if held is not None:
+            found.append(held)
+    if previous:
+        found.extend(total_jump_findings(reach_totals(item.parsed), previous))
+    return found

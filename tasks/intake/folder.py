@@ -21,8 +21,12 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from config.settings import TIMEZONE
+
+if TYPE_CHECKING:  # storage imports this module: the outcome type only for annotations
+    from tasks.storage.submissions import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -249,3 +253,17 @@ def archive_file(path: Path, target: Path) -> Path | None:
 def archive_files(moves: Sequence[tuple[Path, Path]]) -> list[Path | None]:
     """Move each (inbox file, archive path) pair; return the destinations (None where a move failed)."""
     return [archive_file(path, target) for path, target in moves]
+
+
+def archive_stored(outcomes: Sequence[Outcome], archive_dir: Path) -> dict[Path, Path | None]:
+    """Move a batch's inbox files that have a stored submission to the archive; return where each went.
+
+    None: the move failed and the file is still in the inbox (the next run finds it stored).
+    """
+    moves = [
+        (item.path,
+         archive_path(archive_dir, item.cycle_id, item.state, item.submission_id, item.original_name))
+        for item in outcomes
+        if item.path is not None and item.submission_id is not None and item.cycle_id and item.state
+    ]
+    return dict(zip([source for source, _ in moves], archive_files(moves), strict=True))

@@ -1,17 +1,19 @@
-"""The mailbox source of intake (SPEC §4): unseen messages → raw store → submissions → replies → folders.
+"""The mailbox source of intake (SPEC §4): unseen messages → arrivals for the raw store; filing afterwards.
 
-One run, per batch of messages:
-1. `fetch_unseen` reads messages without marking them (a crashed run leaves them unseen).
-2. `extract_workbooks` pulls the workbooks out (attachments, .zip members, forwarded messages); each
-   becomes an `IncomingFile` with source `mailbox`, the `From` address as sender, the server's
-   INTERNALDATE as received time and `source_ref` `<uidvalidity>:<uid>:<n>`.
-3. `tasks.storage.submissions` stores them raw (committed), parses, validates and stores the submissions
-   (committed); a sender not registered for the school makes a submission `held`.
-4. One reply per message is queued in the outbox (committed, deduplicated by the message). Robots
-   get no "attach your workbook" reply, our own address no reply at all, and delivery reports
-   (which carry our own annotated copies back) are never read as submissions: no mail loops.
-5. Only then is the message moved to `Processed`, or to `Rejected` when nothing usable was in it.
-   Nothing is ever deleted.
+One batch of messages goes through the same pipeline as a drop-folder batch (`flows.collect`):
+1. `fetch_unseen` (`tasks.intake.mailbox`) reads messages without marking them (a crashed run leaves
+   them unseen).
+2. `read_messages` pulls the workbooks out (attachments, .zip members, forwarded messages) and tells
+   who sent each message; each workbook becomes an `IncomingFile` with source `mailbox`, the `From`
+   address as sender, the server's INTERNALDATE as received time and `source_ref`
+   `<uidvalidity>:<uid>:<n>`. Delivery reports (which carry our own annotated copies back) are never
+   read as submissions.
+3. The raw store, the check and the submissions store are the drop folder's (`tasks.storage`,
+   `tasks.check.checking`); a sender not registered for the school makes a submission `held`.
+4. `tasks.mail.replies.queue_replies` queues one reply per message (committed, deduplicated by the
+   message). Robots get no "attach your workbook" reply, our own address no reply at all: no mail loops.
+5. Only then `file_messages` moves each message to `Processed`, or to `Rejected` when nothing usable
+   was in it. Nothing is ever deleted.
 
 A crash or an outage at any step is repaired by the next run: the message is still unseen in the
 folder, its arrivals are found by `source_ref` (no second submission), its reply by its dedupe key
@@ -23,15 +25,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesHeaderParser
 from email.utils import parseaddr
+from typing import TypeVar
 
-from sqlalchemy import Engine
-
-from schemas.reference import Reference
 from tasks.intake.folder import MAILBOX, IncomingFile, incoming_file
 from tasks.intake.mail_extract import Extraction, Skipped, SkipReason, extract_workbooks
 from tasks.intake.mailbox import (
@@ -40,32 +40,13 @@ from tasks.intake.mailbox import (
     ImapConfig,
     MailboxUnavailable,
     MailItem,
-    fetch_unseen,
     move_message,
 )
-from tasks.mail.feedback import (
-    ReceivedMessage,
-    ReceivedWorkbook,
-    compose_feedback,
-    compose_no_workbook,
-    compose_ops_held,
-    feedback_key,
-    held_submissions,
-)
-from tasks.mail.outbox import FlushResult, Mail, flush_outbox, queue_mail, queued_keys
-from tasks.mail.smtp import SmtpConfig
-from tasks.storage.states import State
-from tasks.storage.submissions import (
-    Checked,
-    NotKept,
-    Outcome,
-    RawRecord,
-    check_files,
-    store_raw,
-    store_submissions,
-)
+from tasks.operator.summary import NotKept
+from tasks.storage.submissions import Outcome
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PERSON, AUTOMATIC, OWN, BOUNCE = "person", "automatic", "own", "bounce"  # who sent a message
 DEFAULT_BATCH = 50
@@ -163,108 +144,78 @@ def not_kept(results: Sequence[MessageResult]) -> list[NotKept]:
     return found
 
 
-def _workbooks(
-    pairs: Sequence[tuple[RawRecord, Outcome]], read: dict[int, Checked]
-) -> list[ReceivedWorkbook]:
-    workbooks = []
-    for record, outcome in pairs:
-        checked = read.get(record.received_file_id)
-        workbooks.append(
-            ReceivedWorkbook(
-                name=record.file.original_name,
-                receipt_id=record.receipt_id,
-                submission_id=outcome.submission_id or 0,
-                content=record.file.content,
-                parsed=checked.parsed if checked is not None else None,
-                findings=tuple(checked.findings) if checked is not None else (),
+@dataclass(frozen=True)
+class ReadMessage:
+    """One fetched message as intake read it: who sent it and the workbooks it carries."""
+
+    item: MailItem
+    ref: str
+    extraction: Extraction
+    kind: str  # person | automatic | own | bounce
+    files: tuple[IncomingFile, ...]
+
+
+def read_messages(items: Sequence[MailItem], *, max_bytes: int, office_address: str = ""
+                  ) -> list[ReadMessage]:
+    """Extract the workbooks of fetched messages and tell who sent each (a bounce carries nothing)."""
+    messages = []
+    for item in items:
+        found = extract_workbooks(item.raw, max_bytes=max_bytes)
+        kind = sender_kind(item.raw, found.sender, (office_address,))
+        # A delivery report is our own mail coming back: nothing in it is a school's submission.
+        extraction = Extraction(found.sender, found.subject, found.message_id) if kind == BOUNCE else found
+        messages.append(ReadMessage(item, message_ref(item), extraction, kind,
+                                    tuple(incoming_files(item, extraction))))
+    return messages
+
+
+def message_files(messages: Sequence[ReadMessage]) -> list[IncomingFile]:
+    """Return the batch's arrivals for the raw store, message after message."""
+    return [file for message in messages for file in message.files]
+
+
+def per_message(messages: Sequence[ReadMessage], values: Sequence[T]) -> list[list[T]]:
+    """Split values given per arrival (records, outcomes) back into one list per message."""
+    grouped: list[list[T]] = []
+    start = 0
+    for message in messages:
+        grouped.append(list(values[start:start + len(message.files)]))
+        start += len(message.files)
+    return grouped
+
+
+def filing_folder(outcomes: Sequence[Outcome]) -> str | None:
+    """Return where a message goes once stored: Processed, Rejected (no workbook), None (wait: not stored)."""
+    if any(outcome.submission_id is None for outcome in outcomes):
+        return None
+    return PROCESSED_FOLDER if outcomes else REJECTED_FOLDER
+
+
+def message_results(
+    messages: Sequence[ReadMessage], outcomes: Sequence[Outcome], replied: Collection[str]
+) -> list[MessageResult]:
+    """Return what became of each message: its outcomes, its folder, whether this run queued its reply."""
+    results = []
+    for message, its in zip(messages, per_message(messages, outcomes), strict=True):
+        folder = filing_folder(its)
+        if folder is None:
+            log.warning("message %s: %d of its files could not be stored; it stays for the next run",
+                        message.ref, sum(outcome.submission_id is None for outcome in its))
+        results.append(
+            MessageResult(
+                uid=message.item.uid,
+                ref=message.ref,
+                sender=message.extraction.sender,
+                subject=message.extraction.subject,
+                received_at=message.item.internaldate,
+                outcomes=tuple(its),
+                skipped=tuple(message.extraction.skipped),
+                folder=folder,
+                reply_queued=message.ref in replied,
+                sender_kind=message.kind,
+                problem=message.extraction.problem,
             )
         )
-    return workbooks
-
-
-def ingest_messages(
-    engine: Engine,
-    reference: Reference,
-    items: Sequence[MailItem],
-    *,
-    max_bytes: int,
-    office_address: str = "",
-    ops_email: str = "",
-) -> list[MessageResult]:
-    """Store the workbooks of fetched messages, queue one reply per message; return where each goes."""
-    if not items:
-        return []
-    extracted = [extract_workbooks(item.raw, max_bytes=max_bytes) for item in items]
-    kinds = [sender_kind(item.raw, found.sender, (office_address,)) for item, found in zip(
-        items, extracted, strict=True)]
-    extractions = [
-        # A delivery report is our own mail coming back: nothing in it is a school's submission.
-        Extraction(found.sender, found.subject, found.message_id) if kind == BOUNCE else found
-        for found, kind in zip(extracted, kinds, strict=True)
-    ]
-    per_message = [
-        incoming_files(item, extraction) for item, extraction in zip(items, extractions, strict=True)
-    ]
-    files = [file for group in per_message for file in group]
-    records = store_raw(engine, files)  # committed before anything parses the bytes
-    checked = check_files(records, reference, max_bytes=max_bytes)
-    outcomes = store_submissions(engine, reference, records, checked)
-    read = {item.record.received_file_id: item for item in checked}
-
-    pairs = list(zip(records, outcomes, strict=True))
-    grouped: list[list[tuple[RawRecord, Outcome]]] = []
-    start = 0
-    for group in per_message:
-        grouped.append(pairs[start:start + len(group)])
-        start += len(group)
-
-    already = queued_keys(engine, [feedback_key(message_ref(item)) for item in items])
-    mails: list[Mail] = []
-    results: list[MessageResult] = []
-    held: list[int] = []  # held submissions whose message is answered now: the operator is told too
-    with engine.connect() as conn:
-        for item, extraction, its, kind in zip(items, extractions, grouped, kinds, strict=True):
-            ref = message_ref(item)
-            message = ReceivedMessage(ref, extraction.sender, extraction.subject, extraction.message_id,
-                                      item.internaldate)
-            stored = all(outcome.submission_id is not None for _, outcome in its)
-            folder = (PROCESSED_FOLDER if its else REJECTED_FOLDER) if stored else None
-            mail = None
-            if folder is None:
-                log.warning("message %s: %d of its files could not be stored; it stays for the next run",
-                            ref, sum(outcome.submission_id is None for _, outcome in its))
-            elif feedback_key(ref) not in already and kind in (PERSON, AUTOMATIC):
-                if its:
-                    # Auto-responders attach no workbook: whoever attached these gets an answer.
-                    mail = compose_feedback(conn, reference, message, _workbooks(its, read),
-                                            extraction.skipped, max_bytes=max_bytes)
-                elif kind == PERSON:
-                    mail = compose_no_workbook(message, extraction.skipped, max_bytes=max_bytes)
-            if mail is not None:
-                mails.append(mail)
-                held += [outcome.submission_id for _, outcome in its
-                         if outcome.state == State.HELD.value and outcome.submission_id]
-            results.append(
-                MessageResult(
-                    uid=item.uid,
-                    ref=ref,
-                    sender=extraction.sender,
-                    subject=extraction.subject,
-                    received_at=item.internaldate,
-                    outcomes=tuple(outcome for _, outcome in its),
-                    skipped=tuple(extraction.skipped),
-                    folder=folder,
-                    reply_queued=mail is not None,
-                    sender_kind=kind,
-                    problem=extraction.problem,
-                )
-            )
-        if held and ops_email:
-            notice = compose_ops_held(held_submissions(conn, held), ops_email=ops_email)
-            if notice is not None:
-                mails.append(notice)
-    queued = set(queue_mail(engine, mails)) if mails else set()
-    log.info("mailbox: %d messages, %d files, %d replies queued", len(items), len(files), len(queued))
     return results
 
 
@@ -296,71 +247,3 @@ def file_messages(imap: ImapConfig, results: Sequence[MessageResult]) -> Filing:
         else:
             filing.gone.append(result.ref)
     return filing
-
-
-@dataclass
-class MailboxRun:
-    """What one mailbox collect did, message by message, and the outbox flush after it."""
-
-    messages: list[MessageResult] = field(default_factory=list)
-    moved: dict[str, str] = field(default_factory=dict)
-    flush: FlushResult | None = None
-    mailbox_error: str | None = None
-
-    @property
-    def outcomes(self) -> list[Outcome]:
-        """Return every stored arrival's outcome (for `tasks.storage.submissions.CollectSummary`)."""
-        return [outcome for message in self.messages for outcome in message.outcomes]
-
-    def one_line(self) -> str:
-        """Return the run in one log line."""
-        folders = [self.moved.get(message.ref) for message in self.messages]
-        line = (
-            f"{len(self.messages)} messages: {folders.count(PROCESSED_FOLDER)} to {PROCESSED_FOLDER}, "
-            f"{folders.count(REJECTED_FOLDER)} to {REJECTED_FOLDER}, {folders.count(None)} left; "
-            f"{sum(message.reply_queued for message in self.messages)} replies queued"
-        )
-        if self.flush is not None:
-            line += f"; outbox: {self.flush.one_line()}"
-        return line
-
-
-def collect_mailbox(
-    engine: Engine,
-    reference: Reference,
-    imap: ImapConfig,
-    smtp: SmtpConfig | None = None,
-    *,
-    max_bytes: int,
-    ops_email: str = "",
-    batch_size: int = DEFAULT_BATCH,
-    max_batches: int = MAX_BATCHES,
-) -> MailboxRun:
-    """Collect the mailbox without Prefect: batches of fetch → store → queue replies → file; then flush.
-
-    An IMAP outage raises MailboxUnavailable after the outbox is flushed (replies already queued still
-    go out); everything committed before it stays, and the next run completes the rest.
-    """
-    run = MailboxRun()
-    error: MailboxUnavailable | None = None
-    office = smtp.from_addr if smtp is not None else ""
-    try:
-        for _ in range(max_batches):
-            items = fetch_unseen(imap, batch_size)
-            if not items:
-                break
-            results = ingest_messages(engine, reference, items, max_bytes=max_bytes, office_address=office,
-                                      ops_email=ops_email)
-            run.messages += results
-            filing = file_messages(imap, results)
-            run.moved.update(filing.moved)
-            if len(items) < batch_size or any(result.folder is None for result in results):
-                break  # done, or a message that must wait would come back first in every batch
-    except MailboxUnavailable as exc:
-        error = exc
-        run.mailbox_error = str(exc)
-    if smtp is not None:
-        run.flush = flush_outbox(engine, smtp)
-    if error is not None:
-        raise error
-    return run

@@ -1,0 +1,100 @@
+"""Replies to a batch of mailbox messages (SPEC §6): one per message, queued after its files are stored.
+
+Composed with `tasks.mail.feedback` and queued in the outbox (one transaction, deduplicated by the
+message, so a re-run after a crash queues nothing twice). A message whose files could not all be
+stored gets no reply yet; robots get no "attach your workbook" reply, our own address none at all.
+Held submissions answered now are also announced to the operator.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import Engine
+
+from schemas.reference import Reference
+from tasks.check.checking import Checked
+from tasks.intake.messages import AUTOMATIC, PERSON, ReadMessage, filing_folder, per_message
+from tasks.mail.feedback import (
+    ReceivedMessage,
+    ReceivedWorkbook,
+    compose_feedback,
+    compose_no_workbook,
+    compose_ops_held,
+    feedback_key,
+    held_submissions,
+)
+from tasks.mail.outbox import Mail, queue_mail, queued_keys
+from tasks.storage.raw import RawRecord
+from tasks.storage.states import State
+from tasks.storage.submissions import Outcome
+
+log = logging.getLogger(__name__)
+
+
+def _workbooks(
+    pairs: Sequence[tuple[RawRecord, Outcome]], read: dict[int, Checked]
+) -> list[ReceivedWorkbook]:
+    workbooks = []
+    for record, outcome in pairs:
+        checked = read.get(record.received_file_id)
+        workbooks.append(
+            ReceivedWorkbook(
+                name=record.file.original_name,
+                receipt_id=record.receipt_id,
+                submission_id=outcome.submission_id or 0,
+                content=record.file.content,
+                parsed=checked.parsed if checked is not None else None,
+                findings=tuple(checked.findings) if checked is not None else (),
+            )
+        )
+    return workbooks
+
+
+def queue_replies(
+    engine: Engine,
+    reference: Reference,
+    messages: Sequence[ReadMessage],
+    records: Sequence[RawRecord],
+    checked: Sequence[Checked],
+    outcomes: Sequence[Outcome],
+    *,
+    max_bytes: int,
+    ops_email: str = "",
+) -> list[str]:
+    """Queue one reply per stored message that is due one; return the refs of the messages answered now."""
+    read = {item.record.received_file_id: item for item in checked}
+    pairs = per_message(messages, list(zip(records, outcomes, strict=True)))
+    already = queued_keys(engine, [feedback_key(message.ref) for message in messages])
+    mails: list[Mail] = []
+    replied: list[str] = []
+    held: list[int] = []  # held submissions whose message is answered now: the operator is told too
+    with engine.connect() as conn:
+        for message, its in zip(messages, pairs, strict=True):
+            stored = filing_folder([outcome for _, outcome in its]) is not None
+            if not stored or feedback_key(message.ref) in already or message.kind not in (PERSON, AUTOMATIC):
+                continue
+            extraction = message.extraction
+            received = ReceivedMessage(message.ref, extraction.sender, extraction.subject,
+                                       extraction.message_id, message.item.internaldate)
+            mail = None
+            if its:
+                # Auto-responders attach no workbook: whoever attached these gets an answer.
+                mail = compose_feedback(conn, reference, received, _workbooks(its, read), extraction.skipped,
+                                        max_bytes=max_bytes)
+            elif message.kind == PERSON:
+                mail = compose_no_workbook(received, extraction.skipped, max_bytes=max_bytes)
+            if mail is None:
+                continue
+            mails.append(mail)
+            replied.append(message.ref)
+            held += [outcome.submission_id for _, outcome in its
+                     if outcome.state == State.HELD.value and outcome.submission_id]
+        if held and ops_email:
+            notice = compose_ops_held(held_submissions(conn, held), ops_email=ops_email)
+            if notice is not None:
+                mails.append(notice)
+    queued = set(queue_mail(engine, mails)) if mails else set()
+    log.info("mailbox: %d messages, %d files, %d replies queued", len(messages), len(records), len(queued))
+    return replied
