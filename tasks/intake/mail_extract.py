@@ -9,9 +9,6 @@ content type or, for a name without extension, its first bytes say it may be a w
 
 from __future__ import annotations
 
-import base64
-import binascii
-import codecs
 import email
 import email.message
 import email.utils
@@ -22,6 +19,20 @@ import zipfile
 from dataclasses import dataclass, field
 from email import policy
 from enum import StrEnum
+
+from tasks.intake.mail_text import (
+    decode_8bit,
+    filename_of,
+    header_text,
+    nfc,
+    part_content_type,
+    part_disposition,
+    peek,
+    printable,
+    repair_leading_lines,
+    sender_of,
+    zip_member_name,
+)
 
 WORKBOOK_EXTENSIONS = frozenset({".xlsx", ".xls", ".ods", ".xlsm"})
 SPREADSHEET_TYPES = {
@@ -63,35 +74,14 @@ MAX_ZIP_TOTAL_BYTES = 200 * 1024 * 1024  # SPEC §3: over 200 MB once decompress
 MAX_SAFE_NAME_CHARS = 120
 MAX_SAFE_NAME_BYTES = 240  # ext4 and friends cap a name at 255 bytes; Vietnamese letters take 2-3
 UUENCODE_SCAN_BYTES = 5 * 1024 * 1024
-MAX_HEADER_CHARS = 32 * 1024
 
 _RESERVED_NAMES = frozenset(
     {"con", "prn", "aux", "nul", "clock$"} | {f"com{i}" for i in range(10)} | {f"lpt{i}" for i in range(10)}
 )
 # Metadata that archivers add next to the real files; never a school's workbook.
 _ZIP_JUNK = re.compile(r"(^|/)(__MACOSX/|\._|~\$|\.DS_Store$|Thumbs\.db$|desktop\.ini$)", re.IGNORECASE)
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
-_FOLD = re.compile(r"\r?\n(?=[ \t])")
 _UUENCODE_BEGIN = re.compile(rb"^begin(?:-base64)? [0-7]{3,4} ([^\r\n]+)", re.MULTILINE)
 
-# Charset labels mail clients use that Python does not know, or knows as a narrower table.
-_CHARSET_ALIASES = {
-    "ks_c_5601-1987": "cp949",
-    "ks_c_5601": "cp949",
-    "ks_c_5601_1987": "cp949",
-    "euc-kr": "cp949",
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "x-gbk": "gb18030",
-    "iso-8859-1": "cp1252",
-    "latin1": "cp1252",
-    "shift_jis": "cp932",
-    "x-sjis": "cp932",
-    "windows-874": "cp874",
-    "x-mac-vietnamese": "cp1258",
-}
-# Labels that say nothing about the bytes: go straight to the fallback chain.
-_NO_CHARSET = frozenset({"", "us-ascii", "ascii", "unknown-8bit", "x-unknown", "unknown", "default"})
 
 _DEFECT_TEXT = {
     "CloseBoundaryNotFoundDefect": "malformed MIME: closing boundary missing (message may be truncated)",
@@ -160,13 +150,13 @@ def extract_workbooks(raw: bytes, *, max_bytes: int) -> Extraction:
     walker = _Walker(max_bytes=max_bytes)
     sender, subject, message_id = None, "", None
     try:
-        data, repaired = _repair_leading_lines(data)
+        data, repaired = repair_leading_lines(data)
         if repaired:
             walker.note(repaired)
         msg = email.message_from_bytes(data, policy=PARSE_POLICY)
-        sender = _sender(msg)
-        subject = _header_text(msg, "subject") or ""
-        message_id = _header_text(msg, "message-id", decode_words=False) or None
+        sender = sender_of(msg)
+        subject = header_text(msg, "subject") or ""
+        message_id = header_text(msg, "message-id", decode_words=False) or None
         walker.walk(msg, depth=0, forwards=0)
     except Exception as exc:  # keep what was found before the failure
         walker.note(f"unreadable message: {type(exc).__name__}")
@@ -229,7 +219,7 @@ class _Walker:
 
     def skip(self, name: str, reason: SkipReason) -> None:
         """Record a part that is not kept."""
-        self.skipped.append(Skipped(_printable(name), reason))
+        self.skipped.append(Skipped(printable(name), reason))
 
     def walk(self, part: email.message.Message, *, depth: int, forwards: int) -> None:
         """Visit one part and everything below it."""
@@ -240,7 +230,7 @@ class _Walker:
         if depth > MAX_MIME_DEPTH:
             self.note("malformed MIME: parts nested too deeply; the rest was ignored")
             return
-        ctype = _content_type(part)
+        ctype = part_content_type(part)
         if ctype == "message/rfc822":
             self._walk_forwarded(part, depth=depth, forwards=forwards)
             return
@@ -277,18 +267,18 @@ class _Walker:
             self.walk(sub, depth=depth + 1, forwards=forwards + 1)
         if len(self.attachments) + len(self.skipped) == found:
             # Say so when a forwarded message carried nothing: the sender meant to send something.
-            self.skip(_filename(part) or "<message/rfc822>", SkipReason.NOT_A_WORKBOOK)
+            self.skip(filename_of(part) or "<message/rfc822>", SkipReason.NOT_A_WORKBOOK)
 
     def _leaf(self, part: email.message.Message, ctype: str, *, origin: str) -> None:
-        name = _filename(part)
-        disposition = _disposition(part)
+        name = filename_of(part)
+        disposition = part_disposition(part)
         maintype = ctype.split("/", 1)[0]
         if name is None and disposition != "attachment" and maintype in {"text", "message", "multipart"}:
             if ctype == "text/plain":
                 self._scan_uuencode(part)
             return  # a message body, a delivery report, or a multipart that lost its boundary
         label = name or f"<{ctype}>"
-        cte = _header_text(part, "content-transfer-encoding", decode_words=False).strip().lower()
+        cte = header_text(part, "content-transfer-encoding", decode_words=False).strip().lower()
         if cte in UUENCODE_ENCODINGS:
             self.skip(label, SkipReason.UUENCODE_UNSUPPORTED)
             return
@@ -320,7 +310,7 @@ class _Walker:
     def _sniff_part(self, part: email.message.Message, name: str | None, ctype: str, origin: str) -> None:
         """Keep a part without extension when its first bytes are a zip or an OLE compound file."""
         label = name or f"<{ctype}>"
-        if _peek(part)[:4] not in {ZIP_SIGNATURE, CFB_SIGNATURE[:4]} and ctype not in ZIP_TYPES:
+        if peek(part)[:4] not in {ZIP_SIGNATURE, CFB_SIGNATURE[:4]} and ctype not in ZIP_TYPES:
             self.skip(label, SkipReason.NOT_A_WORKBOOK)
             return
         data = self._payload(part, label)
@@ -340,7 +330,7 @@ class _Walker:
         encoded = part.get_payload()
         if not isinstance(encoded, str):
             encoded = ""
-        cte = _header_text(part, "content-transfer-encoding", decode_words=False).strip().lower()
+        cte = header_text(part, "content-transfer-encoding", decode_words=False).strip().lower()
         if cte == "base64":
             # Decide from the encoded length first so a huge part is never decoded at all.
             approx = (len(encoded) - encoded.count("\n") - encoded.count("\r")) * 3 // 4
@@ -352,7 +342,7 @@ class _Walker:
         if not isinstance(data, bytes):
             data = b""
         if any(type(d).__name__ in _BASE64_DEFECTS for d in part.defects[before:]):
-            self.note(f"broken base64 in attachment {_printable(label)!r}")
+            self.note(f"broken base64 in attachment {printable(label)!r}")
         if len(data) > self.max_bytes:
             self.skip(label, SkipReason.TOO_LARGE)
             return None
@@ -364,7 +354,7 @@ class _Walker:
         index = len(self.attachments) + 1
         safe = safe_filename(name, index, default_ext=_default_ext(ctype, data))
         safe = self._unique(safe)
-        original = _printable(name) if name else safe
+        original = printable(name) if name else safe
         self.attachments.append(Attachment(original, safe, data, origin, container))
 
     def _unique(self, safe: str) -> str:
@@ -396,7 +386,7 @@ class _Walker:
     def _zip_member(
         self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, container: str, *, origin: str, level: int
     ) -> None:
-        member = _zip_member_name(info)
+        member = zip_member_name(info)
         base = member.replace("\\", "/").rsplit("/", 1)[-1]
         ext = _extension(base)
         if ext == ".zip" and level >= MAX_ZIP_DEPTH:
@@ -447,7 +437,7 @@ class _Walker:
         if not isinstance(body, bytes):
             return
         for match in _UUENCODE_BEGIN.finditer(body[:UUENCODE_SCAN_BYTES]):
-            self.skip(_nfc(_decode_8bit(match.group(1).strip())), SkipReason.UUENCODE_UNSUPPORTED)
+            self.skip(nfc(decode_8bit(match.group(1).strip())), SkipReason.UUENCODE_UNSUPPORTED)
 
 
 def _as_bytes(raw: object) -> bytes:
@@ -460,227 +450,6 @@ def _as_bytes(raw: object) -> bytes:
     raise TypeError(f"expected bytes, got {type(raw).__name__}")
 
 
-def _repair_leading_lines(data: bytes) -> tuple[bytes, str | None]:
-    """Drop blank lines before the headers and un-indent a first header line (Yahoo, broken relays)."""
-    stripped = data
-    while True:
-        line_end = stripped.find(b"\n")
-        line = stripped[: line_end + 1] if line_end >= 0 else stripped
-        if line and not line.strip() and line_end >= 0 and len(stripped) > line_end + 1:
-            stripped = stripped[line_end + 1 :]
-            continue
-        break
-    if stripped[:1] in {b" ", b"\t"}:
-        # " From: x" would otherwise be read as a continuation and the header lost.
-        return stripped.lstrip(b" \t"), "broken headers: first header line began with whitespace (repaired)"
-    return stripped, None
-
-
-def _content_type(part: email.message.Message) -> str:
-    try:
-        return part.get_content_type().lower()
-    except Exception:
-        return "application/octet-stream"
-
-
-def _disposition(part: email.message.Message) -> str | None:
-    value = _header_text(part, "content-disposition", decode_words=False)
-    return value.split(";", 1)[0].strip().lower() or None
-
-
-def _raw_header(part: email.message.Message, name: str) -> str | None:
-    """Return the first raw value of a header, before any of the email package's decoding."""
-    for key, value in part.raw_items():
-        if key.lower() == name:
-            return value if isinstance(value, str) else str(value)
-    return None
-
-
-def _header_text(part: email.message.Message, name: str, *, decode_words: bool = True) -> str:
-    """Return a header as readable text: unfolded, 8-bit bytes decoded, RFC 2047 words decoded, NFC."""
-    try:
-        raw = _raw_header(part, name)
-    except Exception:
-        return ""
-    if raw is None:
-        return ""
-    # No real header is this long; the cap keeps decoding time bounded on hostile input.
-    raw = raw[:MAX_HEADER_CHARS]
-    text = _to_text(_FOLD.sub("", raw)).replace("\r", "").replace("\n", "")
-    if decode_words:
-        text = _decode_rfc2047(text)
-    return _nfc(text).strip()
-
-
-def _to_text(value: str) -> str:
-    """Turn a header the parser read with surrogate escapes (raw 8-bit bytes) into real text."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in value):
-        return value
-    return _decode_8bit(value.encode("utf-8", "surrogateescape"))
-
-
-def _sender(msg: email.message.Message) -> str | None:
-    raw = _header_text(msg, "from", decode_words=False)
-    if not raw:
-        return None
-    try:
-        pairs = email.utils.getaddresses([raw])
-    except Exception:
-        pairs = []
-    for _, address in pairs:
-        address = address.strip().strip("<>").strip()
-        if "@" in address:
-            return address.lower()
-    match = re.search(r"[^\s<>\"',;:]+@[^\s<>\"',;:]+", raw)
-    return match.group(0).lower() if match else None
-
-
-def _filename(part: email.message.Message) -> str | None:
-    """Return the decoded attachment name: Content-Disposition filename, else Content-Type name."""
-    name = None
-    try:
-        for header, param in (("content-disposition", "filename"), ("content-type", "name")):
-            name = _param(_header_text(part, header, decode_words=False), param)
-            if name:
-                break
-    except Exception:
-        name = None
-    if not name:
-        try:  # the email package's own reading, for shapes the explicit one above missed
-            name = part.get_filename()
-        except Exception:
-            name = None
-    if not name:
-        return None
-    name = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in name)
-    return _nfc(name).strip() or None
-
-
-def _param(header_value: str, param: str) -> str | None:
-    """Read one parameter, handling RFC 2231 (charset, continuations) and RFC 2047 inside quotes."""
-    if not header_value:
-        return None
-    holder = email.message.Message()  # compat32: tolerant parameter parsing with RFC 2231 support
-    holder["X-Param"] = header_value
-    value = holder.get_param(param, header="x-param")
-    if value is None:
-        return None
-    if isinstance(value, tuple):
-        charset, _language, text = value
-        try:
-            raw = text.encode("latin-1")  # each char stands for one percent-decoded octet
-        except UnicodeEncodeError:
-            decoded = text
-        else:
-            decoded = _decode_charset(raw, charset or "")
-    else:
-        decoded = str(value)
-    if "=?" in decoded:
-        decoded = _decode_rfc2047(decoded)
-    return decoded.strip() or None
-
-
-def _decode_rfc2047(text: str) -> str:
-    """Decode RFC 2047 encoded words, joining adjacent words first (clients split characters)."""
-    if "=?" not in text:
-        return text
-    out: list[str] = []
-    pending = b""
-    pending_charset: str | None = None
-    pos = 0
-
-    def flush() -> None:
-        nonlocal pending, pending_charset
-        if pending_charset is not None:
-            out.append(_decode_charset(pending, pending_charset))
-        pending, pending_charset = b"", None
-
-    for match in _ENCODED_WORD.finditer(text):
-        between = text[pos : match.start()]
-        if not (pending_charset is not None and not between.strip()):
-            flush()
-            out.append(between)
-        charset = match.group(1).split("*", 1)[0]
-        data = _decode_word(match.group(2), match.group(3))
-        if data is None:
-            flush()
-            out.append(match.group(0))
-        else:
-            if pending_charset is not None and charset.lower() != pending_charset.lower():
-                flush()
-            pending += data
-            pending_charset = charset
-        pos = match.end()
-    flush()
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def _decode_word(encoding: str, payload: str) -> bytes | None:
-    try:
-        if encoding in "bB":
-            payload = payload.strip()
-            if len(payload) % 4 == 1:
-                payload = payload[:-1]  # a stray character cannot be part of valid base64
-            return base64.b64decode(payload + "=" * (-len(payload) % 4))
-        return binascii.a2b_qp(payload.encode("utf-8"), header=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _decode_charset(data: bytes, charset: str) -> str:
-    """Decode bytes in a declared charset, falling back to UTF-8, then cp1258/latin-1."""
-    label = charset.strip().strip('"').lower()
-    label = _CHARSET_ALIASES.get(label, label)
-    codec = None
-    if label not in _NO_CHARSET:
-        try:
-            codec = codecs.lookup(label).name
-        except LookupError:
-            codec = None
-    if codec:
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            pass
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    if codec:
-        return data.decode(codec, errors="replace")
-    return _decode_8bit(data)
-
-
-def _decode_8bit(data: bytes) -> str:
-    """Decode bytes of unknown charset: UTF-8, then cp1258 (Vietnamese Windows), then latin-1."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    lenient = data.decode("utf-8", errors="replace")
-    bad = lenient.count("\ufffd")
-    good = sum(1 for ch in lenient if ord(ch) > 0x7F and ch != "\ufffd")
-    if good >= 4 * bad:
-        return lenient  # UTF-8 with a truncated or damaged character (Yahoo cut names mid-character)
-    try:
-        return data.decode("cp1258")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def _zip_member_name(info: zipfile.ZipInfo) -> str:
-    """Decode a member name: UTF-8 when flagged, else re-read the raw bytes with our fallbacks."""
-    name = info.filename
-    if info.flag_bits & 0x800:
-        return _nfc(name)
-    try:
-        raw = name.encode("cp437")  # zipfile decoded the unflagged bytes as cp437
-    except UnicodeEncodeError:
-        return _nfc(name)
-    return _nfc(_decode_8bit(raw))
-
-
 def _is_office_zip(data: bytes) -> bool:
     """Tell an OOXML/ODF workbook from a plain .zip archive by its well-known members."""
     try:
@@ -689,23 +458,6 @@ def _is_office_zip(data: bytes) -> bool:
     except Exception:
         return True  # unreadable: let the sniffer give the verdict on the bytes
     return "[Content_Types].xml" in names or "mimetype" in names
-
-
-def _peek(part: email.message.Message) -> bytes:
-    """Return the first bytes of a part without decoding all of it."""
-    encoded = part.get_payload()
-    if not isinstance(encoded, str):
-        return b""
-    cte = _header_text(part, "content-transfer-encoding", decode_words=False).strip().lower()
-    if cte == "base64":
-        head = "".join(encoded[:200].split())[:16]
-        try:
-            return base64.b64decode(head[: len(head) - len(head) % 4])
-        except (binascii.Error, ValueError):
-            return b""
-    if cte == "quoted-printable":
-        return binascii.a2b_qp(encoded[:200].encode("utf-8", "surrogateescape"))[:16]
-    return encoded[:16].encode("utf-8", "surrogateescape")
 
 
 def _default_ext(ctype: str, data: bytes) -> str:
@@ -730,10 +482,3 @@ def _extension(name: str | None) -> str:
     return _split_ext(base)[1].lower()
 
 
-def _printable(text: str) -> str:
-    """Drop control characters so a name cannot break a log line or an e-mail."""
-    return "".join(ch for ch in text if unicodedata.category(ch) not in {"Cc", "Cf", "Cs"})
-
-
-def _nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
