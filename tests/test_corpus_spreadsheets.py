@@ -11,7 +11,8 @@ import pytest
 from python_calamine import CalamineError, CalamineWorkbook
 
 from schemas.contract import REACH
-from tasks.intake.sniff import LAZY_FORMATS, _biff12_records, identify, sheet_cell_bounds
+from tasks.intake.cell_bounds import biff12_records
+from tasks.intake.sniff import LAZY_FORMATS, identify, sheet_cell_bounds
 from tests.support.corpus import CORPUS, corpus_files, require_corpus
 from tests.test_hostile_files import HANG_SECONDS, MAX_RSS_MB, MAX_SECONDS, parse_in_subprocess
 
@@ -137,7 +138,7 @@ def _rename_first_sheet(workbook_bin: bytes, name: str) -> bytes:
     """Rewrite the first BrtBundleSh record of an xlsb workbook part with a new sheet name."""
     out = bytearray()
     renamed = False
-    for rtype, offset, size in _biff12_records(workbook_bin):
+    for rtype, offset, size in biff12_records(workbook_bin):
         header_start = offset - 1 - (1 if rtype > 0x7F else 0) - len(_varint(size))
         record = workbook_bin[offset:offset + size]
         if rtype == 0x009C and not renamed:
@@ -153,7 +154,7 @@ def _far_cell(sheet_bin: bytes, row: int, column: int) -> bytes:
     """Move the last row header and the last value cell of an xlsb sheet part far away."""
     patched = bytearray(sheet_bin)
     last_row = last_cell = None
-    for rtype, offset, _ in _biff12_records(sheet_bin):
+    for rtype, offset, _ in biff12_records(sheet_bin):
         if rtype == 0x0000:
             last_row = offset
         elif 0x0002 <= rtype <= 0x000B:
