@@ -34,6 +34,7 @@ from flows.common import check_files, flush_outbox, prepare_database, run_name
 from flows.policies import DB_WRITE_TAG, MAILBOX_RETRIES, RETRIES
 from flows.runner import task_runner_from_settings
 from schemas.reference import Reference, load_reference
+from tasks.check.checking import Checked
 from tasks.intake import folder as intake
 from tasks.intake import messages as mail_intake
 from tasks.intake.mailbox import ImapConfig, MailboxUnavailable, MailItem, fetch_unseen
@@ -42,7 +43,7 @@ from tasks.operator.summary import CollectSummary
 from tasks.storage import queries, raw
 from tasks.storage import submissions as store
 from tasks.storage.raw import RawRecord
-from tasks.storage.submissions import Checked, Outcome
+from tasks.storage.submissions import Outcome
 
 Source = Literal["folder", "mailbox", "all"]
 SUPPORTED_SOURCES = ("folder", "mailbox", "all")

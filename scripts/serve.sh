@@ -41,7 +41,7 @@ fi
 PREFECT="${PREFECT_BIN:-$ROOT/.venv/bin/prefect}"
 PYTHON="${PYTHON_BIN:-$ROOT/.venv/bin/python}"
 POOL=gec-process
-DB_WRITE_TAG=gec-db-write   # flows/runner.py DB_WRITE_TAG
+DB_WRITE_TAG=gec-db-write   # flows/policies.py DB_WRITE_TAG
 HOST="${GEC_PREFECT_HOST:-127.0.0.1}"
 PORT="${GEC_PREFECT_PORT:-4200}"
 

@@ -14,6 +14,9 @@ import datetime as dt
 import email
 import io
 import random
+import re
+import time
+import uuid
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -601,6 +604,22 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
+def _task_runs(flow_run_id: uuid.UUID, last: str) -> tuple[str, Counter[str]]:
+    """Return a flow run's name and its task runs counted by task, once the server recorded `last`."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    deadline = time.monotonic() + 60
+    with get_client(sync_client=True) as client:
+        while True:  # the server records task runs from events, a moment after they ran
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            stages = Counter(run.name.rsplit("-", 1)[0] for run in runs)
+            if stages[last] or time.monotonic() > deadline:
+                return client.read_flow_run(flow_run_id).name, stages
+            time.sleep(0.5)
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_collect_flow_reads_folder_and_mailbox(
     prefect_harness: None, configured_database: str, imap_mailbox: DovecotServer, smtp_server: SmtpServer,
@@ -625,7 +644,20 @@ def test_collect_flow_reads_folder_and_mailbox(
     imap_mailbox.append(outlook(large, "MN003", "BC", [("Báo cáo MN003.xlsx", random.randbytes(600_000))]),
                         internaldate=ARRIVED)
 
-    summary = collect_submissions(source="all")
+    started = dt.datetime.now(HCM)
+    state = collect_submissions(source="all", return_state=True)
+    summary = state.result()
+
+    # Both sources ran through the same stage tasks, one task run per stage per batch; the run's name
+    # says its source and local start time, so two runs are told apart in the UI.
+    name, stages = _task_runs(state.state_details.flow_run_id, "file_mail")
+    match = re.fullmatch(r"collect-all-(\d{8}-\d{6})", name)
+    assert match, name
+    named_at = dt.datetime.strptime(match.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=HCM)
+    assert abs(named_at - started) < dt.timedelta(minutes=2)
+    assert {stage: stages[stage] for stage in ("store_raw", "check_files", "store_submissions")} == {
+        "store_raw": 2, "check_files": 2, "store_submissions": 2}
+    assert (stages["archive_files"], stages["queue_replies"], stages["file_mail"]) == (1, 1, 1)
 
     assert (summary.files_seen, summary.submissions, summary.archived) == (2, 2, 1)
     assert summary.states == {"accepted": 2}
