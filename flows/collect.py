@@ -104,7 +104,7 @@ def store_submissions(
     return store.store_submissions(make_engine(), reference, records, checked)
 
 
-@task(cache_policy=NONE, timeout_seconds=600, tags=[DB_WRITE_TAG], **RETRIES)
+@task(cache_policy=NONE, timeout_seconds=900, tags=[DB_WRITE_TAG], **RETRIES)
 def queue_replies(
     messages: Sequence[mail_intake.ReadMessage], records: Sequence[RawRecord], checked: Sequence[Checked],
     outcomes: Sequence[Outcome], reference: Reference, max_bytes: int,

@@ -25,7 +25,7 @@ from schemas.reference import Reference, load_reference
 from tasks.intake.folder import incoming_file
 from tasks.operator.status import cycle_status
 from tasks.template.build import build_template
-from tests.support.stages import ingest
+from tests.support.stages import ingest, task_runs
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 H1 = "2023-H1"
@@ -218,6 +218,11 @@ def test_review_and_revalidate_flows(
     with pytest.raises(ValueError, match="not held"):
         review_submission(held.submission_id, "reject")
 
-    revalidated = revalidate_submissions(cycle=H1)
+    state = revalidate_submissions(cycle=H1, return_state=True)
+    revalidated = state.result()
     assert revalidated["revalidated"] == 1 and revalidated["changed"] == []
+    # Stored files go through the check every source uses, as a task of its own.
+    name, stages = task_runs(state.state_details.flow_run_id, "summarize")
+    assert re.fullmatch(r"revalidate-2023-H1-\d{8}-\d{6}", name), name
+    assert (stages["load_stored"], stages["check_files"], stages["rewrite_decisions"]) == (1, 1, 1)
     assert revalidated["states"] == {"accepted": 1}

@@ -15,8 +15,6 @@ import email
 import io
 import random
 import re
-import time
-import uuid
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -51,6 +49,7 @@ from tasks.storage.raw import store_raw
 from tasks.storage.submissions import Outcome, store_submissions
 from tasks.template.build import SubmissionValues, build_template
 from tests.support.mailservers import DovecotServer, SmtpServer
+from tests.support.stages import task_runs
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 H1 = "2023-H1"
@@ -238,7 +237,7 @@ def text_of(message: EmailMessage) -> str:
 
 
 @dataclass
-class MailboxRun:
+class MailBatch:
     """What one batch of the mailbox pipeline did, message by message, and the outbox flush after it."""
 
     messages: list[mail_intake.MessageResult] = field(default_factory=list)
@@ -250,12 +249,12 @@ class MailboxRun:
         return [outcome for message in self.messages for outcome in message.outcomes]
 
 
-def collect(db: Engine, reference: Reference, dovecot: DovecotServer, smtp: SmtpServer) -> MailboxRun:
+def collect(db: Engine, reference: Reference, dovecot: DovecotServer, smtp: SmtpServer) -> MailBatch:
     """Run one mailbox batch through the plain stage functions the collect flow's tasks call, in its order.
 
     The flow itself (source "all") is tested at the end of this module; these tests run on both databases.
     """
-    run = MailboxRun()
+    run = MailBatch()
     imap = dovecot.imap_config()
     try:
         read = mail_intake.read_messages(fetch_unseen(imap, mail_intake.DEFAULT_BATCH), max_bytes=MAX_BYTES,
@@ -604,22 +603,6 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
-def _task_runs(flow_run_id: uuid.UUID, last: str) -> tuple[str, Counter[str]]:
-    """Return a flow run's name and its task runs counted by task, once the server recorded `last`."""
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    deadline = time.monotonic() + 60
-    with get_client(sync_client=True) as client:
-        while True:  # the server records task runs from events, a moment after they ran
-            runs = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-            stages = Counter(run.name.rsplit("-", 1)[0] for run in runs)
-            if stages[last] or time.monotonic() > deadline:
-                return client.read_flow_run(flow_run_id).name, stages
-            time.sleep(0.5)
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_collect_flow_reads_folder_and_mailbox(
     prefect_harness: None, configured_database: str, imap_mailbox: DovecotServer, smtp_server: SmtpServer,
@@ -650,7 +633,7 @@ def test_collect_flow_reads_folder_and_mailbox(
 
     # Both sources ran through the same stage tasks, one task run per stage per batch; the run's name
     # says its source and local start time, so two runs are told apart in the UI.
-    name, stages = _task_runs(state.state_details.flow_run_id, "file_mail")
+    name, stages = task_runs(state.state_details.flow_run_id, "file_mail")
     match = re.fullmatch(r"collect-all-(\d{8}-\d{6})", name)
     assert match, name
     named_at = dt.datetime.strptime(match.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=HCM)

@@ -1,11 +1,10 @@
 """The drop-folder source of intake (SPEC §4): list the inbox, read files, archive them after commit.
 
 A file's received time is its modification time (files saved from e-mail or Zalo keep the time they
-were saved). Nothing here touches the database: `tasks.storage.submissions` records what these functions
-read, and
-only after that commit does `archive_file` move a file out of the inbox, so a crash at any point
-leaves every file either recorded and archived, recorded and still in the inbox (archived next run),
-or not yet recorded and still in the inbox.
+were saved). Nothing here touches the database: `tasks.storage.raw` records what these functions read,
+and only after the submissions are stored does `archive_stored` move a file out of the inbox, so a crash
+at any point leaves every file either recorded and archived, recorded and still in the inbox
+(archived next run), or not yet recorded and still in the inbox.
 """
 
 from __future__ import annotations
