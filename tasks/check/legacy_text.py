@@ -14,11 +14,10 @@ VNI for Windows (a base letter followed by a mark character).
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from functools import lru_cache
 
-from schemas.contract import Sheet
+from schemas.contract import SHEETS, YES_NO, Sheet
 from schemas.findings import Finding, make_finding
 
 # --------------------------------------------------------------------------------------------------
@@ -124,27 +123,65 @@ def encode_vni(text: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Vietnamese syllables: onset, vowel nucleus, final consonant; at most one tone mark.
+# Vietnamese syllables: onset, vowel nucleus, final consonant, at most one tone on the right vowel.
 
-_ONSETS = "ngh|ng|gh|gi|kh|nh|ph|qu|th|tr|ch|b|c|d|đ|g|h|k|l|m|n|p|r|s|t|v|x"
-_NUCLEI = (
-    "a|ă|â|e|ê|i|y|o|ô|ơ|u|ư|ai|ao|au|ay|âu|ây|eo|êu|ia|iê|iu|oa|oă|oe|oi|ôi|ơi|oo|ua|uâ|uê|ui|uô|"
-    "uơ|uy|ưa|ưi|ươ|ưu|yê|iêu|yêu|oai|oay|oao|oeo|uây|uôi|uya|uyê|uyu|ươi|ươu|oac|uơu"
-)
-_CODAS = "ch|ng|nh|c|m|n|p|t"
-_SYLLABLE = re.compile(f"^(?:{_ONSETS})?(?:{_NUCLEI})(?:{_CODAS})?$")
+_ONSETS = ("", "b", "c", "ch", "d", "đ", "g", "gh", "gi", "h", "k", "kh", "l", "m", "n", "ng", "ngh", "nh",
+           "p", "ph", "qu", "r", "s", "t", "th", "tr", "v", "x")
+_CODAS = ("", "c", "ch", "m", "n", "ng", "nh", "p", "t")
+_STOPS = frozenset({"c", "ch", "p", "t"})  # after these only the acute and dot-below tones occur
+_ANY = frozenset({0, 1})
+# Nucleus -> (vowel positions that may carry the tone without a final consonant, and with one);
+# None: the nucleus does not occur that way. Both old (hòa) and new (hoà) tone placement count.
+_NUCLEI: dict[str, tuple[frozenset[int] | None, frozenset[int] | None]] = {
+    **{v: (frozenset({0}), frozenset({0})) for v in ("a", "e", "ê", "i", "y", "o", "ô", "ơ", "u", "ư")},
+    **{v: (None, frozenset({0})) for v in ("ă", "â")},
+    **{v: (frozenset({0}), None) for v in ("ai", "ao", "au", "ay", "âu", "ây", "eo", "êu", "iu", "oi", "ôi",
+                                            "ơi", "ui", "ưi", "ưu", "ia", "ua", "ưa")},
+    **{v: (None, frozenset({1})) for v in ("iê", "yê", "uô", "ươ", "oă", "uâ")},
+    **{v: (_ANY, frozenset({1})) for v in ("oa", "oe", "uy")},
+    "uê": (frozenset({1}), frozenset({1})),
+    "uơ": (frozenset({1}), None),
+    **{v: (frozenset({1}), None) for v in ("iêu", "yêu", "uôi", "ươi", "ươu", "oai", "oay", "oao", "oeo",
+                                            "uây", "uya", "uyu")},
+    "uyê": (None, frozenset({2})),
+}
 _TONE_SET = frozenset(_TONE_MARKS)
+_STOP_TONES = frozenset({"\u0301", "\u0323"})
 
 
 @lru_cache(maxsize=65536)
 def is_syllable(word: str) -> bool:
-    """Return whether a word is one Vietnamese syllable (any case, at most one tone mark)."""
-    decomposed = unicodedata.normalize("NFD", word.lower())
-    tones = sum(1 for ch in decomposed if ch in _TONE_SET)
-    if tones > 1:
-        return False
-    base = unicodedata.normalize("NFC", "".join(ch for ch in decomposed if ch not in _TONE_SET))
-    return bool(_SYLLABLE.match(base))
+    """Return whether a word is one Vietnamese syllable (any case), its tone on an allowed vowel."""
+    letters: list[str] = []
+    tone: tuple[int, str] | None = None
+    for ch in unicodedata.normalize("NFC", word.lower()):
+        parts = unicodedata.normalize("NFD", ch)
+        marks = [mark for mark in parts if mark in _TONE_SET]
+        if len(marks) > 1 or (marks and tone is not None):
+            return False
+        if marks:
+            tone = (len(letters), marks[0])
+        letters.append(unicodedata.normalize("NFC", "".join(c for c in parts if c not in _TONE_SET)))
+    base = "".join(letters)
+    if len(base) != len(letters):
+        return False  # a letter that does not recompose (e.g. a stray combining mark)
+    for onset in _ONSETS:
+        if not base.startswith(onset):
+            continue
+        for coda in _CODAS:
+            if len(onset) + len(coda) >= len(base) or not base.endswith(coda):
+                continue
+            allowed = _NUCLEI.get(base[len(onset) : len(base) - len(coda)])
+            places = allowed[1 if coda else 0] if allowed else None
+            if places is None:
+                continue
+            if tone is None:
+                return True
+            if coda in _STOPS and tone[1] not in _STOP_TONES:
+                continue
+            if tone[0] - len(onset) in places:
+                return True
+    return False
 
 
 def _is_separator(ch: str) -> bool:
@@ -177,7 +214,7 @@ def _cp1252(text: str) -> bool:
 
 
 def _acceptable(text: str, converted: str) -> bool:
-    """Whether a reading is certain: every changed word becomes a syllable, and mostly mojibake changed.
+    """Whether a reading is plausible: every changed word becomes a syllable, mojibake outweighs luck.
 
     Correct Vietnamese has no changed word that was not already a syllable, so it is never converted;
     a stray symbol (`«`, `»`) that happens to read as a one-letter syllable does not count.
@@ -190,37 +227,106 @@ def _acceptable(text: str, converted: str) -> bool:
         return False
     repaired = sum(1 for old, new in changed if len(new) >= 2 and not is_syllable(old))
     already = sum(1 for old, _ in changed if is_syllable(old))
-    return repaired > already
+    return repaired >= 1 and repaired >= already
+
+
+_DECODERS = (("TCVN3", decode_tcvn3), ("VNI", decode_vni))
+
+
+def _readings(text: str) -> dict[str, tuple[int, str]]:
+    """Return the plausible readings of a cell: encoding -> (words left that are no syllable, text)."""
+    if text.isascii() or not _cp1252(text):
+        return {}
+    found = {}
+    for name, decode in _DECODERS:
+        converted = decode(text)
+        if converted != text and _acceptable(text, converted):
+            found[name] = (sum(not is_syllable(word) for word in _words(converted)), converted)
+    return found
+
+
+def _contract_labels() -> frozenset[str]:
+    labels = {*YES_NO.labels}
+    for sheet in SHEETS.values():
+        labels.update((sheet.name, *sheet.aliases))
+        for item in sheet.fields:
+            labels.update((item.label, *item.aliases))
+            for codes in (item.codes, sheet.rows if item.key == sheet.row_field else None):
+                for choice in codes.choices if codes is not None else ():
+                    labels.update((choice.label, choice.short_label, *choice.aliases))
+    return frozenset(_folded(label) for label in labels if label and not label.isascii())
+
+
+def _folded(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
+# Sheet names, headers, keys and list entries of the contract, as typed (diacritics kept).
+_LABELS = _contract_labels()
+
+
+def _label_reading(text: str) -> str | None:
+    """Return the one encoding whose reading is a contract label the text itself is not, if any."""
+    if _folded(text) in _LABELS or text.isascii() or not _cp1252(text):
+        return None
+    hits = [name for name, decode in _DECODERS if _folded(decode(text)) in _LABELS]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _best(readings: dict[str, tuple[int, str]], prefer: str | None = None) -> str | None:
+    if prefer in readings:
+        return prefer
+    ranked = sorted(readings, key=lambda name: readings[name][0])
+    if not ranked or (len(ranked) > 1 and readings[ranked[0]][0] == readings[ranked[1]][0]):
+        return None  # none, or two equally good readings: leave the text as typed
+    return ranked[0]
 
 
 @lru_cache(maxsize=8192)
-def fix_legacy_text(text: str) -> tuple[str, str | None]:
-    """Return (text, None) or, for TCVN3/VNI text, (its Unicode NFC reading, "TCVN3" or "VNI")."""
-    if text.isascii() or not _cp1252(text):
-        return text, None
-    readings = [
-        (name, converted)
-        for name, decode in (("TCVN3", decode_tcvn3), ("VNI", decode_vni))
-        if (converted := decode(text)) != text and _acceptable(text, converted)
-    ]
-    if len(readings) != 1:
-        return text, None  # neither reading is certain, or both are: leave the text as typed
-    name, converted = readings[0]
-    return converted, name
+def fix_legacy_text(text: str, prefer: str | None = None) -> tuple[str, str | None]:
+    """Return (text, None) or, for TCVN3/VNI text, (its Unicode NFC reading, "TCVN3" or "VNI").
+
+    `prefer` names the encoding the rest of the sheet was typed in: it settles a cell both encodings
+    could explain.
+    """
+    readings = _readings(text)
+    name = _best(readings, prefer)
+    if name is not None:
+        return readings[name][1], name
+    # Short labels such as `Cã` (Có) or `tham dù` (tham dự) are real-looking words in either
+    # reading; a label of the contract is still recognised as one.
+    name = _label_reading(text)
+    if name is not None:
+        return dict(_DECODERS)[name](text), name
+    return text, None
 
 
 def fix_rows(rows: list[list[object]]) -> tuple[str, int, int] | None:
-    """Convert TCVN3/VNI text cells in place; return (encoding, row, column) of the first, 0-based."""
+    """Convert TCVN3/VNI text cells in place; return (encoding, row, column) of the first, 0-based.
+
+    A sheet is typed in one font: the encoding most cells are certain of settles the uncertain ones.
+    """
+    cells = [
+        (row_index, column, value)
+        for row_index, row in enumerate(rows)
+        for column, value in enumerate(row)
+        if type(value) is str and not value.isascii()
+    ]
+    votes: dict[str, int] = {}
+    for _, _, value in cells:
+        _, encoding = fix_legacy_text(value)
+        if encoding is not None:
+            votes[encoding] = votes.get(encoding, 0) + 1
+    if not votes:
+        return None
+    prefer = max(sorted(votes), key=lambda name: votes[name])
     first: tuple[str, int, int] | None = None
-    for row_index, row in enumerate(rows):
-        for column, value in enumerate(row):
-            if type(value) is not str or value.isascii():
-                continue
-            fixed, encoding = fix_legacy_text(value)
-            if encoding is not None:
-                row[column] = fixed
-                if first is None:
-                    first = (encoding, row_index, column)
+    for row_index, column, value in cells:
+        fixed, encoding = fix_legacy_text(value, prefer)
+        if encoding is not None:
+            rows[row_index][column] = fixed
+            if first is None:
+                first = (encoding, row_index, column)
     return first
 
 
