@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import openpyxl
@@ -451,17 +452,21 @@ def test_write_doc_images(template, tmp_path):
     if os.environ.get("GEC_WRITE_DOC_IMAGES") != "1":
         pytest.skip("set GEC_WRITE_DOC_IMAGES=1 to regenerate docs/img")
     require_tools("soffice", "pdftoppm")
-    import subprocess
-
     workbook = tmp_path / "bieu-mau.xlsx"
     workbook.write_bytes(template)
     pdf = to_pdf(workbook, tmp_path)
     names = {_sheet_of(page): page.number for page in reversed(pages(pdf))}
     DOC_IMAGES.mkdir(parents=True, exist_ok=True)
-    wanted = {GENERAL.name: "mau-thong-tin-chung", REACH.name: "mau-truyen-thong",
-              ACTIVITIES.name: "mau-hoat-dong", INSTRUCTIONS_SHEET_NAME: "mau-huong-dan"}
-    for name, stem in wanted.items():
-        number = str(names[name])
-        subprocess.run(["pdftoppm", "-png", "-r", "70", "-singlefile", "-f", number, "-l", number, str(pdf),
-                        str(DOC_IMAGES / stem)], check=True, timeout=120)
+    # Sheet -> (image name, share of the page's height worth showing: the tables are short).
+    wanted = {INSTRUCTIONS_SHEET_NAME: ("mau-huong-dan", 1.0), GENERAL.name: ("mau-thong-tin-chung", 0.3),
+              REACH.name: ("mau-truyen-thong", 0.55), ACTIVITIES.name: ("mau-hoat-dong", 0.45)}
+    resolution = 90
+    by_number = {page.number: page for page in pages(pdf)}
+    for name, (stem, share) in wanted.items():
+        page = by_number[names[name]]
+        width, height = (round(side / 72 * resolution) for side in (page.width, page.height))
+        number = str(page.number)
+        subprocess.run(["pdftoppm", "-png", "-r", str(resolution), "-singlefile", "-f", number, "-l", number,
+                        "-x", "0", "-y", "0", "-W", str(width), "-H", str(round(height * share)),
+                        str(pdf), str(DOC_IMAGES / stem)], check=True, timeout=120)
         assert (DOC_IMAGES / f"{stem}.png").stat().st_size > 10_000
