@@ -149,12 +149,20 @@ _TONE_SET = frozenset(_TONE_MARKS)
 _STOP_TONES = frozenset({"\u0301", "\u0323"})
 
 
-@lru_cache(maxsize=65536)
+# The longest syllable, `nghiêng`, has 7 letters; longer words are never cached (hostile cells).
+_MAX_SYLLABLE = 8
+
+
 def is_syllable(word: str) -> bool:
     """Return whether a word is one Vietnamese syllable (any case), its tone on an allowed vowel."""
+    return len(word) <= _MAX_SYLLABLE and _is_syllable(word.lower())
+
+
+@lru_cache(maxsize=65536)
+def _is_syllable(word: str) -> bool:
     letters: list[str] = []
     tone: tuple[int, str] | None = None
-    for ch in unicodedata.normalize("NFC", word.lower()):
+    for ch in unicodedata.normalize("NFC", word):
         parts = unicodedata.normalize("NFD", ch)
         marks = [mark for mark in parts if mark in _TONE_SET]
         if len(marks) > 1 or (marks and tone is not None):
@@ -282,13 +290,27 @@ def _best(readings: dict[str, tuple[int, str]], prefer: str | None = None) -> st
     return ranked[0]
 
 
-@lru_cache(maxsize=8192)
+# Labels and names repeat across files; long free text (up to 32 767 characters a cell) is not cached.
+_CACHED_CHARS = 300
+
+
 def fix_legacy_text(text: str, prefer: str | None = None) -> tuple[str, str | None]:
     """Return (text, None) or, for TCVN3/VNI text, (its Unicode NFC reading, "TCVN3" or "VNI").
 
     `prefer` names the encoding the rest of the sheet was typed in: it settles a cell both encodings
     could explain.
     """
+    if len(text) <= _CACHED_CHARS:
+        return _fix_cached(text, prefer)
+    return _fix(text, prefer)
+
+
+@lru_cache(maxsize=8192)
+def _fix_cached(text: str, prefer: str | None) -> tuple[str, str | None]:
+    return _fix(text, prefer)
+
+
+def _fix(text: str, prefer: str | None) -> tuple[str, str | None]:
     readings = _readings(text)
     name = _best(readings, prefer)
     if name is not None:
@@ -301,20 +323,30 @@ def fix_legacy_text(text: str, prefer: str | None = None) -> tuple[str, str | No
     return text, None
 
 
+# Characters of text examined per sheet, and per cell: labels, names and activity contents (at most
+# 500 characters) fit many times over; a hostile sheet of long Latin-1 cells stays bounded in time
+# (reading one costs about 10 us a character).
+_SHEET_BUDGET = 30_000
+_CELL_CHARS = 1_000
+
+
 def fix_rows(rows: list[list[object]]) -> tuple[str, int, int] | None:
     """Convert TCVN3/VNI text cells in place; return (encoding, row, column) of the first, 0-based.
 
     A sheet is typed in one font: the encoding most cells are certain of settles the uncertain ones.
     """
-    cells = [
-        (row_index, column, value)
-        for row_index, row in enumerate(rows)
-        for column, value in enumerate(row)
-        if type(value) is str and not value.isascii()
-    ]
+    cells: list[tuple[int, int, str]] = []
+    budget = _SHEET_BUDGET
+    for row_index, row in enumerate(rows):
+        for column, value in enumerate(row):
+            if type(value) is str and not value.isascii() and len(value) <= min(budget, _CELL_CHARS):
+                cells.append((row_index, column, value))
+                budget -= len(value)
     votes: dict[str, int] = {}
+    alone: dict[str, tuple[str, str | None]] = {}
     for _, _, value in cells:
-        _, encoding = fix_legacy_text(value)
+        alone[value] = fix_legacy_text(value)
+        encoding = alone[value][1]
         if encoding is not None:
             votes[encoding] = votes.get(encoding, 0) + 1
     if not votes:
@@ -322,7 +354,8 @@ def fix_rows(rows: list[list[object]]) -> tuple[str, int, int] | None:
     prefer = max(sorted(votes), key=lambda name: votes[name])
     first: tuple[str, int, int] | None = None
     for row_index, column, value in cells:
-        fixed, encoding = fix_legacy_text(value, prefer)
+        # A cell certain on its own keeps its reading; only the uncertain ones follow the sheet.
+        fixed, encoding = alone[value] if alone[value][1] else fix_legacy_text(value, prefer)
         if encoding is not None:
             rows[row_index][column] = fixed
             if first is None:
