@@ -59,6 +59,14 @@ def _cycle(reference, cycle_id: str):
     return cycle
 
 
+def _office_address() -> str:
+    """Return the bare address schools send their reports to (the From of the office's mail)."""
+    from email.utils import parseaddr
+
+    sender = get_settings().smtp_from
+    return parseaddr(sender)[1] or sender
+
+
 @app.command()
 def template(
     cycle: Annotated[str, typer.Option(help="Cycle id, e.g. 2023-H1")],
@@ -83,7 +91,7 @@ def template(
     out.mkdir(parents=True, exist_ok=True)
     for item in schools:
         path = out / template_file_name(item, the_cycle)
-        path.write_bytes(build_template(item, the_cycle))
+        path.write_bytes(build_template(item, the_cycle, send_to=_office_address()))
     console.print(f"Wrote {len(schools)} template(s) to {out}")
 
 
@@ -350,7 +358,8 @@ def demo(
         templates.mkdir(parents=True)
         expected = reference.expected_schools(cycle)
         for school in expected:
-            (templates / template_file_name(school, the_cycle)).write_bytes(build_template(school, the_cycle))
+            (templates / template_file_name(school, the_cycle)).write_bytes(
+                build_template(school, the_cycle, send_to=_office_address()))
     console.print(f"1. {len(expected)} templates for {cycle} in {templates}")
 
     with console.status("Simulating the schools' submissions…"):

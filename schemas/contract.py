@@ -547,6 +547,10 @@ RULES: dict[str, Rule] = {
              "của Phòng xem xét trước khi ghi nhận."),
         Rule("extra_column_dropped", W, "Cột hoặc nội dung thừa bị bỏ qua",
              "Trang \"{sheet}\": \"{column}\" không thuộc biểu mẫu nên đã được bỏ qua."),
+        Rule("legacy_encoding", W, "Chữ gõ bằng bảng mã cũ",
+             "Trang \"{sheet}\", dòng {row}, {column}: chữ được gõ bằng bảng mã cũ {detail} (phông "
+             ".VnTime hoặc VNI) nên hệ thống đã tự chuyển sang chữ Unicode. Vui lòng kiểm tra lại chữ "
+             "trên trang này; lần sau hãy gõ bằng bảng mã Unicode (phông Times New Roman)."),
     )
 }
 

@@ -25,6 +25,7 @@ from schemas.contract import HEADER_SEARCH_ROWS, SHEETS, YES_NO, CodeList, Field
 from schemas.findings import Finding, make_finding
 from schemas.text import match_key, nfc
 from schemas.workbook import EXCEL_ROW, KeyCell, ParsedWorkbook
+from tasks.check.legacy_text import fix_rows, legacy_finding
 from tasks.intake.sniff import Identified, check_sheets, identify
 
 log = logging.getLogger(__name__)
@@ -431,6 +432,10 @@ def _parse(data: bytes, max_bytes: int) -> ParsedWorkbook:
                 log.info("sheet %r unreadable: %s", name, exc)
                 return _rejected("unreadable_file")
             sheet = SHEETS[sheet_key]
+            # Text typed in TCVN3/VNI fonts becomes Unicode before any label is matched (issue 13).
+            legacy = fix_rows(rows)
+            if legacy is not None:
+                parsed.findings.append(legacy_finding(sheet, *legacy))
             parsed.sheet_names[sheet_key] = name
             if sheet.layout == "key_value":
                 cells_by_key, columns = _parse_key_value(sheet, rows)

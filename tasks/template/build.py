@@ -9,12 +9,11 @@ Every label comes from `schemas.contract`; only the instructions' own sentences 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
-from config.settings import get_settings
 from schemas.contract import (
     ACTIVITIES,
     CHECKLIST,
@@ -33,7 +32,15 @@ from schemas.contract import (
     Sheet,
 )
 from schemas.text import nfc
-from tasks.template.writer import CellValue, ListValidation, SheetGrid, Style, WorkbookGrid, write_xlsx
+from tasks.template.writer import (
+    CellValue,
+    ListValidation,
+    SheetGrid,
+    Style,
+    ValueValidation,
+    WorkbookGrid,
+    write_xlsx,
+)
 
 if TYPE_CHECKING:
     from schemas.reference import Cycle, School
@@ -47,7 +54,11 @@ ACTIVITY_ROWS = 300
 BLANK_ACTIVITY_ROWS = 15
 KEY_COLUMN_WIDTH = 44
 VALUE_COLUMN_WIDTH = 40
-INSTRUCTIONS_WIDTH = 110
+# One column of wrapped text that fits the width of a portrait A4 page (0.5" margins) unscaled.
+INSTRUCTIONS_WIDTH = 92
+# Sheets wider than this (in character widths) print landscape; portrait A4 holds about 100.
+PORTRAIT_MAX_WIDTH = 100
+LINE_HEIGHT = 15.5  # points per line of the 12 pt font
 # General-sheet fields kept as text so Excel does not drop a leading 0 or reformat them.
 TEXT_KEYS = frozenset({"school_code", "cycle", "phone"})
 PREFILLED_KEYS = frozenset({"school_code", "school_name", "cycle"})
@@ -73,7 +84,11 @@ class SubmissionValues:
 def build_template(
     school: School, cycle: Cycle, values: SubmissionValues | None = None, *, send_to: str | None = None
 ) -> bytes:
-    """Return the .xlsx template for one school and cycle, optionally filled with values."""
+    """Return the .xlsx template for one school and cycle, optionally filled with values.
+
+    `send_to` is the office's address the instructions name; without it they say to reply to the
+    office's e-mail (the builder reads no settings).
+    """
     return write_xlsx(template_grid(school, cycle, values, send_to=send_to))
 
 
@@ -89,7 +104,7 @@ def template_grid(
     values = values or SubmissionValues()
     lists = _ListSheet()
     grid = WorkbookGrid()
-    grid.sheets.append(_instructions(school, cycle, send_to or _office_address()))
+    grid.sheets.append(_instructions(school, cycle, send_to))
     grid.sheets.append(_general_sheet(school, cycle, values))
     for sheet in DATA_SHEETS[1:]:
         grid.sheets.append(_table_sheet(sheet, school, cycle, values.rows.get(sheet.key, []), lists))
@@ -98,8 +113,18 @@ def template_grid(
     return grid
 
 
-def _office_address() -> str:
-    return parseaddr(get_settings().smtp_from)[1] or get_settings().smtp_from
+def _lines(text: str, width: float) -> int:
+    """Estimate how many lines a wrapped text takes in a column this many characters wide."""
+    # Times New Roman 12 pt fits about one character per width unit; 0.9 leaves room for long words.
+    return max(1, sum(math.ceil(len(part) / (width * 0.9)) or 1 for part in text.split("\n")))
+
+
+def _value_check(item: Field) -> str | None:
+    if item.kind is Kind.INT:
+        return "count"
+    if item.kind is Kind.DATE:
+        return "date"
+    return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -166,13 +191,18 @@ def _general_sheet(school: School, cycle: Cycle, values: SubmissionValues) -> Sh
     prefilled: dict[str, CellValue] = {
         "school_code": school.code,
         "school_name": school.name,
-        "cycle": cycle.id,
+        # In words, as the clerk says it; the code stays in `_meta` and the parser reads both.
+        "cycle": cycle.label_vi,
     }
     for row, item in enumerate(GENERAL.fields):
         grid.set(row, 0, item.label, Style.LABEL)
         value = values.general[item.key] if item.key in values.general else prefilled.get(item.key)
-        grid.set(row, 1, value, _input_style(GENERAL, item))
+        style = Style.FIXED if item.key in PREFILLED_KEYS else _input_style(GENERAL, item)
+        grid.set(row, 1, value, style)
         grid.row_index[item.key] = row
+        check = _value_check(item)
+        if check is not None:
+            grid.validations.append(ValueValidation(1, row, row, check))
     return grid
 
 
@@ -193,9 +223,20 @@ def _table_sheet(
     """Title, hint, header, then pre-filled rows (or the activities typed so far)."""
     grid = SheetGrid(name=sheet.name, key=sheet.key, protected=True, header_row=HEADER_ROW)
     grid.freeze_row = FIRST_DATA_ROW
-    grid.set(TITLE_ROW, 0, f"{sheet.name.upper()} — {school.name} — {cycle.label_vi}", Style.TITLE)
+    total_width = sum(item.width for item in sheet.fields)
+    grid.landscape = total_width > PORTRAIT_MAX_WIDTH
+    grid.repeat_rows = (TITLE_ROW, HEADER_ROW)
+    title = f"{sheet.name.upper()} — {school.name} — {cycle.label_vi}"
+    grid.set(TITLE_ROW, 0, title, Style.TITLE)
     yes, no = YES_NO.labels
-    grid.set(HINT_ROW, 0, _HINTS[sheet.key].format(yes=yes, no=no), Style.HINT)
+    hint = _HINTS[sheet.key].format(yes=yes, no=no)
+    grid.set(HINT_ROW, 0, hint, Style.HINT)
+    # Title and hint span the table so they wrap inside the printed width instead of running off it.
+    last_column = len(sheet.fields) - 1
+    grid.merged_rows = {TITLE_ROW: last_column, HINT_ROW: last_column}
+    grid.row_heights[TITLE_ROW] = _lines(title, total_width * 0.85) * LINE_HEIGHT * 1.2
+    grid.row_heights[HINT_ROW] = _lines(hint, total_width) * LINE_HEIGHT
+    grid.row_heights[HEADER_ROW] = max(_lines(item.label, item.width) for item in sheet.fields) * LINE_HEIGHT
     for column, item in enumerate(sheet.fields):
         grid.set(HEADER_ROW, column, item.label, Style.HEADER)
         grid.widths[column] = item.width
@@ -208,6 +249,8 @@ def _table_sheet(
             row = FIRST_DATA_ROW + offset
             grid.row_index[choice.code] = row
             typed = by_code.get(choice.code, {})
+            label_width = sheet.field(sheet.row_field).width
+            grid.row_heights[row] = _lines(choice.label, label_width) * LINE_HEIGHT
             for column, item in enumerate(sheet.fields):
                 if item.key == sheet.row_field:
                     grid.set(row, column, choice.label, Style.LABEL)
@@ -226,6 +269,9 @@ def _table_sheet(
         if item.codes is not None:
             source = lists.source(item.codes)
             grid.validations.append(ListValidation(column, FIRST_DATA_ROW, last_row, source))
+        check = _value_check(item)
+        if check is not None:
+            grid.validations.append(ValueValidation(column, FIRST_DATA_ROW, last_row, check))
     return grid
 
 
@@ -244,7 +290,7 @@ def _meta_sheet(school: School, cycle: Cycle, values: SubmissionValues) -> Sheet
     return grid
 
 
-def _instructions(school: School, cycle: Cycle, send_to: str) -> SheetGrid:
+def _instructions(school: School, cycle: Cycle, send_to: str | None) -> SheetGrid:
     """The clerk's guide: what each sheet is, the lists, formats, deadline, confidentiality."""
     grid = SheetGrid(name=INSTRUCTIONS_SHEET_NAME, protected=True)
     grid.widths = {0: INSTRUCTIONS_WIDTH}
@@ -269,7 +315,7 @@ def _instructions(school: School, cycle: Cycle, send_to: str) -> SheetGrid:
 
     lines.append(("HƯỚNG DẪN ĐIỀN BÁO CÁO CÔNG TÁC BÌNH ĐẲNG GIỚI VÀ TRẺ EM", Style.TITLE))
     say(f"{general['school_name']}: {school.name} — {general['school_code']}: {school.code}")
-    say(f"{general['cycle']}: {cycle.label_vi} ({cycle.id}), số liệu từ ngày {day(cycle.period_start)} "
+    say(f"{general['cycle']}: {cycle.label_vi}, số liệu từ ngày {day(cycle.period_start)} "
         f"đến hết ngày {day(cycle.period_end)}.")
     say(f"Hạn nộp: trước khi hết ngày {day(cycle.deadline)}.")
 
@@ -292,6 +338,8 @@ def _instructions(school: School, cycle: Cycle, send_to: str) -> SheetGrid:
         "sửa, không xóa, không đổi tên hay xóa trang tính, không chèn thêm cột.")
     say("• Ngày ghi theo dạng ngày/tháng/năm (dd/mm/yyyy), ví dụ 15/03/2023.")
     say("• Số liệu là số nguyên không âm, chỉ ghi số (ví dụ 25), không ghi chữ, không ghi số thập phân.")
+    say("• Ô số liệu và ô ngày được kiểm tra ngay khi nhập: nếu máy báo \u201cKhông phải số nguyên không "
+        "âm\u201d hoặc \u201cNgày không hợp lệ\u201d, vui lòng nhập lại cho đúng.")
     say(f"• Trang \u201c{REACH.name}\u201d: điền đủ mọi ô; số nữ không lớn hơn tổng số, số được truyền "
         "thông không lớn hơn tổng số.")
     say(f"• Trang \u201c{activities.name}\u201d: bắt buộc có \u201c{activities.field('start_date').label}"
@@ -326,8 +374,10 @@ def _instructions(school: School, cycle: Cycle, send_to: str) -> SheetGrid:
         "hồ sơ vụ việc vào tệp này.")
 
     heading("5. Nộp báo cáo")
-    say(f"• Gửi tệp này qua email về {send_to} (hoặc qua Zalo cho chuyên viên phụ trách) trước khi hết "
+    to = f"về {send_to}" if send_to else "trả lời thư của Phòng đã gửi kèm biểu mẫu này"
+    say(f"• Gửi tệp này qua email {to} (hoặc qua Zalo cho chuyên viên phụ trách) trước khi hết "
         f"ngày {day(cycle.deadline)}. Giữ nguyên định dạng tệp (.xlsx); có thể đổi tên tệp.")
+    say("• Có thể in các trang tính để Hiệu trưởng ký: mỗi trang tính in vừa khổ A4.")
     say("• Hệ thống sẽ gửi email phản hồi: báo cáo được ghi nhận, hoặc danh sách lỗi cần sửa kèm bản "
         "báo cáo có đánh dấu các ô cần sửa.")
     say("• Khi cần sửa, vui lòng sửa trên chính tệp này và gửi lại toàn bộ tệp; Phòng ghi nhận bản nhận "
@@ -335,4 +385,7 @@ def _instructions(school: School, cycle: Cycle, send_to: str) -> SheetGrid:
 
     for row, (text, style) in enumerate(lines):
         grid.set(row, 0, nfc(text), style)
+        if text:
+            scale = 1.25 if style in (Style.TITLE, Style.HEADING) else 1.0
+            grid.row_heights[row] = _lines(text, INSTRUCTIONS_WIDTH / scale) * LINE_HEIGHT * scale
     return grid

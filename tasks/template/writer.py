@@ -14,8 +14,9 @@ import io
 import re
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Literal
 
 import xlsxwriter
 import xlwt
@@ -42,6 +43,7 @@ class Style(StrEnum):
     HINT = "hint"  # a short note under the title
     HEADER = "header"  # column header of a table
     LABEL = "label"  # key of a key-value sheet, pre-filled row label
+    FIXED = "fixed"  # value pre-filled by the office (school code, name, period): locked, shaded
     INPUT = "input"  # value cell, general format
     TEXT = "text"  # value cell kept as text (codes, phone numbers)
     COUNT = "count"  # value cell, whole number with thousands separator
@@ -49,7 +51,10 @@ class Style(StrEnum):
 
 
 UNLOCKED_STYLES = frozenset({Style.INPUT, Style.TEXT, Style.COUNT, Style.DATE})
-NUMBER_FORMATS = {Style.TEXT: "@", Style.COUNT: "#,##0", Style.DATE: "dd/mm/yyyy"}
+NUMBER_FORMATS = {Style.TEXT: "@", Style.FIXED: "@", Style.COUNT: "#,##0", Style.DATE: "dd/mm/yyyy"}
+# Dates a clerk may type in a date cell; anything else is flagged while typing.
+FIRST_DATE, LAST_DATE = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
+PAPER_A4 = 9  # Excel's paper code
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,16 @@ class ListValidation:
     source: str  # absolute reference such as "'_lists'!$A$1:$A$10"
 
 
+@dataclass(frozen=True)
+class ValueValidation:
+    """A check while typing on rows first_row..last_row of one column: a whole count >= 0 or a date."""
+
+    column: int
+    first_row: int
+    last_row: int
+    kind: Literal["count", "date"]
+
+
 @dataclass
 class SheetGrid:
     """One sheet: sparse cells addressed (row, column), both 0-based, plus layout and protection.
@@ -91,10 +106,15 @@ class SheetGrid:
     cells: dict[tuple[int, int], Cell] = field(default_factory=dict)
     widths: dict[int, float] = field(default_factory=dict)
     column_styles: dict[int, Style] = field(default_factory=dict)
-    validations: list[ListValidation] = field(default_factory=list)
+    validations: list[ListValidation | ValueValidation] = field(default_factory=list)
     hidden: bool = False
     protected: bool = False
     freeze_row: int = 0  # rows above this index stay visible when scrolling
+    # Printing (.xlsx only): A4, fit to one page wide; these rows (first, last) repeat on every page.
+    landscape: bool = False
+    repeat_rows: tuple[int, int] | None = None
+    row_heights: dict[int, float] = field(default_factory=dict)  # points
+    merged_rows: dict[int, int] = field(default_factory=dict)  # row -> last column its first cell spans
     key: str | None = None  # contract sheet key, None for instructions and list sheets
     header_row: int | None = None
     field_columns: dict[str, int] = field(default_factory=dict)
@@ -131,10 +151,9 @@ class SheetGrid:
         self.widths = {shift(c): w for c, w in self.widths.items() if c != column}
         self.column_styles = {shift(c): s for c, s in self.column_styles.items() if c != column}
         self.validations = [
-            ListValidation(shift(v.column), v.first_row, v.last_row, v.source)
-            for v in self.validations
-            if v.column != column
+            replace(v, column=shift(v.column)) for v in self.validations if v.column != column
         ]
+        self.merged_rows = {row: max(shift(last), 0) for row, last in self.merged_rows.items()}
         self.field_columns = {k: shift(c) for k, c in self.field_columns.items() if c != column}
 
 
@@ -178,14 +197,15 @@ def write_workbook(grid: WorkbookGrid, file_format: str) -> bytes:
 
 _XLSX_LOOK: dict[Style, dict[str, object]] = {
     Style.PLAIN: {"text_wrap": True, "valign": "top"},
-    Style.HEADING: {"bold": True, "font_size": 13, "font_color": "#1F4E79"},
-    Style.TITLE: {"bold": True, "font_size": 14, "font_color": "#1F4E79"},
-    Style.HINT: {"italic": True, "font_color": "#595959"},
+    Style.HEADING: {"bold": True, "font_size": 13, "font_color": "#1F4E79", "text_wrap": True},
+    Style.TITLE: {"bold": True, "font_size": 14, "font_color": "#1F4E79", "text_wrap": True, "valign": "top"},
+    Style.HINT: {"italic": True, "font_color": "#595959", "text_wrap": True, "valign": "top"},
     Style.HEADER: {
         "bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
         "align": "center", "valign": "vcenter",
     },
     Style.LABEL: {"bg_color": "#F2F2F2", "border": 1, "text_wrap": True, "valign": "vcenter"},
+    Style.FIXED: {"bg_color": "#D9D9D9", "border": 1, "bold": True, "valign": "vcenter"},
     Style.INPUT: {"border": 1, "valign": "vcenter"},
     Style.TEXT: {"border": 1, "valign": "vcenter"},
     Style.COUNT: {"border": 1, "valign": "vcenter"},
@@ -224,20 +244,20 @@ def write_xlsx(grid: WorkbookGrid) -> bytes:
             worksheet.set_column(
                 column, column, sheet.widths.get(column), column_formats[style] if style else None
             )
+        for row, height in sorted(sheet.row_heights.items()):
+            worksheet.set_row(row, height)
         for (row, column), cell in sorted(sheet.cells.items()):
+            last = sheet.merged_rows.get(row, 0) if column == 0 else 0
+            if last > 0:
+                worksheet.merge_range(row, 0, row, last, None, cell_formats[cell.style])
             _write_xlsx_cell(worksheet, row, column, cell, cell_formats[cell.style])
         for validation in sheet.validations:
             worksheet.data_validation(
                 validation.first_row, validation.column, validation.last_row, validation.column,
-                {
-                    "validate": "list",
-                    "source": f"={validation.source}",
-                    # A warning, not a stop: the parser accepts aliases such as "x" for "Có".
-                    "error_type": "warning",
-                    "error_title": "Giá trị ngoài danh sách",
-                    "error_message": "Vui lòng chọn một giá trị trong danh sách thả xuống.",
-                },
+                _xlsx_validation(validation),
             )
+        if not sheet.hidden:
+            _xlsx_page_setup(worksheet, sheet)
         if sheet.freeze_row:
             worksheet.freeze_panes(sheet.freeze_row, 0)
         if sheet.protected:
@@ -249,6 +269,64 @@ def write_xlsx(grid: WorkbookGrid) -> bytes:
         worksheets[grid.active].activate()
     workbook.close()
     return buffer.getvalue()
+
+
+# Input and error messages shown by Excel and LibreOffice while the clerk types (titles <= 32 chars).
+_VALUE_CHECKS: dict[str, dict[str, object]] = {
+    "count": {
+        "validate": "integer", "criteria": ">=", "value": 0,
+        "input_title": "Số nguyên không âm",
+        "input_message": "Chỉ ghi số nguyên từ 0 trở lên, ví dụ 25. Không có thì ghi 0.",
+        # A stop: "20 người", "2,5" or "-1" can never be right, better refused while typing.
+        "error_type": "stop",
+        "error_title": "Không phải số nguyên không âm",
+        "error_message": "Ô này chỉ nhận số nguyên từ 0 trở lên (ví dụ 25): không ghi chữ, không ghi "
+        "số thập phân hay số âm. Vui lòng nhập lại.",
+    },
+    "date": {
+        "validate": "date", "criteria": "between", "minimum": FIRST_DATE, "maximum": LAST_DATE,
+        "input_title": "Ngày (ngày/tháng/năm)",
+        "input_message": "Ghi ngày theo dạng ngày/tháng/năm, ví dụ 15/03/2023.",
+        # A warning: a computer set to another date order turns 15/03/2023 into text, which the
+        # office still reads correctly; the clerk is warned but may keep it.
+        "error_type": "warning",
+        "error_title": "Ngày không hợp lệ",
+        "error_message": "Giá trị này không phải một ngày. Vui lòng ghi theo dạng ngày/tháng/năm, "
+        "ví dụ 15/03/2023.",
+    },
+}
+
+
+def _xlsx_validation(validation: ListValidation | ValueValidation) -> dict[str, object]:
+    if isinstance(validation, ValueValidation):
+        return dict(_VALUE_CHECKS[validation.kind])
+    return {
+        "validate": "list",
+        "source": f"={validation.source}",
+        # A warning, not a stop: the parser accepts aliases such as "x" for "Có".
+        "error_type": "warning",
+        "error_title": "Giá trị ngoài danh sách",
+        "error_message": "Vui lòng chọn một giá trị trong danh sách thả xuống.",
+    }
+
+
+def _xlsx_page_setup(worksheet: object, sheet: SheetGrid) -> None:
+    """A4, one page wide, sheet name and page number on every page so printouts stay in order."""
+    worksheet.set_paper(PAPER_A4)
+    if sheet.landscape:
+        worksheet.set_landscape()
+    else:
+        worksheet.set_portrait()
+    worksheet.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.6)
+    worksheet.fit_to_pages(1, 0)  # 0: as many pages tall as needed
+    worksheet.center_horizontally()
+    worksheet.set_header(f"&L&A&R{FIXED_HEADER}", {"margin": 0.25})
+    worksheet.set_footer("&CTrang &P/&N", {"margin": 0.25})
+    if sheet.repeat_rows is not None:
+        worksheet.repeat_rows(*sheet.repeat_rows)
+
+
+FIXED_HEADER = "Báo cáo công tác bình đẳng giới và trẻ em"
 
 
 def _write_xlsx_cell(worksheet: object, row: int, column: int, cell: Cell, fmt: object) -> None:
