@@ -31,7 +31,14 @@ def watch(
     folder = inbox or get_settings().inbox_dir
     if "folder" in WATCHED[source] and not folder.is_dir():
         raise _fail(f"inbox folder {folder} does not exist (set GEC_INBOX_DIR or --inbox)", EXIT_USAGE)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # Prefect has configured the root logger already (WARNING): give the watcher's own lines a handler.
+    log = logging.getLogger("gec.watch")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
     stats = run_watch(source, inbox_dir=inbox, quiet_seconds=quiet)
     console.print(f"Stopped: {stats.runs} collect run(s), {stats.failed_runs} failed, "
                   f"{stats.mailbox_outages} mailbox outage(s)")

@@ -8,8 +8,8 @@ The scheduled collects stay as the safety net (a watcher that is down loses noth
 wait for the next run).
 
 Runs as the `watch-mailbox` deployment (a long-running flow; every collect is a subflow run) or as
-`gec watch` (cli/watch.py), e.g. under systemd. SIGTERM or SIGINT stops it cleanly: a collect in
-progress is finished first when the signal is ours to handle.
+`gec watch` (cli/watch.py), e.g. under systemd. Under `gec watch`, SIGTERM or SIGINT stops it cleanly
+(exit 0); as a deployment, Prefect's own cancellation handles the signal.
 """
 
 from __future__ import annotations
@@ -213,10 +213,6 @@ class Watcher:
             timer.daemon = True
             timer.start()
             return
-        except BaseException as signal_:  # Prefect's SIGTERM bridge inside a collect run
-            self.log.info("watch: stopped during a collect run (%s)", type(signal_).__name__)
-            self.stop.set()
-            return
         self.stats.runs += 1
         self.stats.runs_by_source[source] = self.stats.runs_by_source.get(source, 0) + 1
         self.log.info("watch: collect %s done in %.1f s", source, time.monotonic() - started)
@@ -241,10 +237,21 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def run_watch(source: str = "all", **options: Any) -> WatchStats:
-    """Watch until SIGTERM/SIGINT (the entry of `gec watch` and of the deployment)."""
+    """Watch until SIGTERM/SIGINT (the entry of `gec watch`); exit cleanly either way.
+
+    A signal between runs just stops the loop. During a collect run Prefect's own SIGTERM bridge is
+    in charge (it re-installs itself for every flow run): that run ends Crashed, as it would under
+    a worker, having lost at most its current batch (SPEC §4: raw bytes are committed first).
+    """
+    from prefect.exceptions import TerminationSignal
+
     watcher = Watcher(source, **options)
     with stop_on_signals(watcher.stop):
-        return watcher.run()
+        try:
+            return watcher.run()
+        except (TerminationSignal, KeyboardInterrupt) as signal_:
+            watcher.log.info("watch: stopped during a collect run (%s)", type(signal_).__name__)
+            return watcher.stats
 
 
 @flow(name="watch-submissions", log_prints=False)
@@ -255,7 +262,9 @@ def watch_submissions(
     folder_poll_seconds: float = FOLDER_POLL_SECONDS,
 ) -> dict[str, Any]:
     """Start a collect run whenever mail or a file lands; runs until cancelled or stopped."""
-    stats = run_watch(source, quiet_seconds=quiet_seconds, max_delay_seconds=max_delay_seconds,
-                      folder_poll_seconds=folder_poll_seconds, logger=get_run_logger())
+    # No signal handler of ours here: Prefect's SIGTERM bridge stays in charge, so cancelling the
+    # run from the UI (or stopping the worker) marks it Cancelled; the watcher threads stop in `run`.
+    stats = Watcher(source, quiet_seconds=quiet_seconds, max_delay_seconds=max_delay_seconds,
+                    folder_poll_seconds=folder_poll_seconds, logger=get_run_logger()).run()
     return {"runs": stats.runs, "failed_runs": stats.failed_runs, "mailbox_outages": stats.mailbox_outages,
             "runs_by_source": stats.runs_by_source}

@@ -205,7 +205,8 @@ def test_mail_landing_gets_its_reply_without_a_scheduled_run(
     for captured in smtp_server.messages:
         assert "Đã ghi nhận" in captured.message["Subject"]  # accepted, in Vietnamese
     assert len(imap_mailbox.messages(PROCESSED_FOLDER)) == 3
-    assert watcher.stats.runs == 1  # type: ignore[attr-defined]
+    wait_until(lambda: watcher.stats.runs >= 1, 60, "the collect run to return")  # type: ignore[attr-defined]
+    assert watcher.stats.runs_by_source == {"mailbox": 1}  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -228,6 +229,7 @@ def test_watcher_survives_a_dovecot_restart(
 
     wait_until(lambda: len(smtp_server.messages) >= 1, REPLY_TIMEOUT, "the reply after the restart")
     assert list(replies_to(smtp_server)) == [sender]
+    wait_until(lambda: watcher.stats.runs >= 1, 60, "the collect run to return")
     assert watcher.stats.runs == 1
 
 
@@ -250,7 +252,10 @@ def test_gec_watch_collects_a_dropped_file_and_stops_cleanly_on_sigterm(
         (inbox / "MN004.xlsx").write_bytes(workbook(real, "MN004"))
         archive = Path(app_env["GEC_ARCHIVE_DIR"])
         wait_until(lambda: not (inbox / "MN004.xlsx").exists(), REPLY_TIMEOUT, "the file to be collected")
-        assert [path.name for path in archive.rglob("*.xlsx")] == ["MN004.xlsx"]
+        archived = [path.name for path in archive.rglob("*.xlsx")]
+        assert len(archived) == 1 and archived[0].endswith("MN004.xlsx")  # archived as <id>-<name>
+        wait_until(lambda: log.read_text(errors="replace").count("collect folder done") == 2, 60,
+                   "the run to end")
         process.send_signal(signal.SIGTERM)
         code = process.wait(60)
     finally:
