@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 
@@ -256,7 +256,7 @@ def run_watch(source: str = "all", **options: Any) -> WatchStats:
 
 @flow(name="watch-submissions", log_prints=False)
 def watch_submissions(
-    source: str = "all",
+    source: Literal["all", "mailbox", "folder"] = "all",
     quiet_seconds: float = QUIET_SECONDS,
     max_delay_seconds: float = MAX_DELAY_SECONDS,
     folder_poll_seconds: float = FOLDER_POLL_SECONDS,
