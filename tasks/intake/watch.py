@@ -193,12 +193,16 @@ class MailboxWatcher:
                     raise MailboxUnavailable(f"IMAP server {self.config.where} closed the connection: "
                                              f"{line.decode('utf-8', 'replace').strip()}")
                 changed = bool(_UNTAGGED_CHANGE.match(line))
-        finally:
-            if self._idle:
-                self._idle = False
-                conn.send(b"DONE\r\n")
-                while not (line := _read_line(conn)).startswith(tag):
-                    pass  # untagged updates sent before the server saw DONE
+        except BaseException:
+            self._idle = False  # the connection is dropped by the caller; no DONE on a broken link
+            raise
+        self._idle = False
+        conn.send(b"DONE\r\n")
+        while not (line := _read_line(conn)).startswith(tag):
+            pass  # untagged updates sent before the server saw DONE
+        if b" OK" not in line.upper():
+            raise MailboxUnavailable(f"IMAP server {self.config.where} ended IDLE with "
+                                     f"{line.decode('utf-8', 'replace').strip()}")
         return changed
 
 
