@@ -438,3 +438,4 @@ def remind(
                    f"accepted submission ({done})")
     if result.get("smtp_unavailable"):
         raise _fail(f"{result['smtp_unavailable']}; the mail stays queued for the next run", EXIT_FAULT)
+import cli.watch  # noqa: E402,F401  (registers `gec watch` on app)

@@ -1,0 +1,5 @@
+"""Prefect flows of GEC Reports. Importing the package applies flows.prefect_patches (heartbeat join fix)."""
+
+from flows import prefect_patches
+
+prefect_patches.apply()
