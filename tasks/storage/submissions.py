@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from db import models
 from db.engine import DatabaseUnavailable, describe_database
 from db.setup import sync_cycle, sync_schools
-from schemas.contract import CONTRACT_VERSION, DATA_SHEETS, RULES, SHEETS, Kind
+from schemas.contract import CONTRACT_VERSION, DATA_SHEETS, MAX_COUNT, RULES, SHEETS, Kind
 from schemas.contract import Field as ContractField
 from schemas.findings import REDACTED, Finding, make_finding
 from schemas.reference import Reference
@@ -326,7 +326,8 @@ def _converter(item: ContractField, blank_is_zero: bool) -> Callable[[object], o
 
     def convert_int(value: object) -> object:
         if type(value) is int:  # not bool, which is an int too
-            return value if value >= 0 else None
+            # Above the contract's bound (count_too_large) it would overflow an INTEGER column.
+            return value if 0 <= value <= MAX_COUNT else None
         return blank if _blank(value) else None
 
     def convert_date(value: object) -> object:
