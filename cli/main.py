@@ -17,12 +17,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from config.private_files import use_private_umask
 from config.settings import get_settings
 
 # Prefect's ephemeral server would try to phone home; office machines may be offline.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # A first start (fresh PREFECT_HOME) on a busy two-core machine can take longer than the 20 s default.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+use_private_umask()  # what gec writes (SQLite, archive, outputs) is the service account's alone
 
 app = typer.Typer(
     name="gec",

@@ -13,11 +13,14 @@ from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from config.private_files import FOLDER_MODE, private_file
 from config.settings import get_settings
 
 # Seconds: a stopped server must fail a run quickly, not hang it (Prefect retries the task).
 PG_CONNECT_TIMEOUT = 5
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# The PostgreSQL role public outputs run as (db/migrations/versions/0003_reporting_role.py).
+REPORTING_ROLE = "gec_reporting"
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -57,6 +60,33 @@ def make_engine(url: str | None = None) -> Engine:
         return engine
 
 
+def reporting_engine(url: str | None = None) -> Engine:
+    """Return the engine for public outputs: on PostgreSQL its sessions run as the reporting role.
+
+    The role (migration 0003) cannot read incident rows, raw file content or outbox bodies, so a
+    public report built through this engine cannot leak them; reading those fails with "permission
+    denied". SQLite has no roles: there this is the plain engine.
+    """
+    parsed = normalize_url(url or get_settings().effective_database_url)
+    if parsed.get_backend_name() != "postgresql":
+        return make_engine(parsed.render_as_string(hide_password=False))
+    key = _reporting_key(parsed)
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _create(parsed)
+            event.listen(engine, "connect", _set_role(REPORTING_ROLE))
+            _engines[key] = engine
+        return engine
+
+
+@contextmanager
+def reporting_session(url: str | None = None) -> Iterator[Session]:
+    """Yield a session of `reporting_engine` in one transaction."""
+    with Session(reporting_engine(url), expire_on_commit=False) as session, session.begin():
+        yield session
+
+
 def dispose_engines() -> None:
     """Close every cached engine's connections and forget them (tests, before dropping a database)."""
     with _lock:
@@ -68,11 +98,17 @@ def dispose_engines() -> None:
 
 def dispose_engine(url: str) -> None:
     """Close and forget the cached engine for one URL, if any."""
-    key = normalize_url(url).render_as_string(hide_password=False)
+    parsed = normalize_url(url)
     with _lock:
-        engine = _engines.pop(key, None)
-    if engine is not None:
-        engine.dispose()
+        engines = [_engines.pop(key, None)
+                   for key in (parsed.render_as_string(hide_password=False), _reporting_key(parsed))]
+    for engine in engines:
+        if engine is not None:
+            engine.dispose()
+
+
+def _reporting_key(url: URL) -> str:
+    return "reporting " + url.render_as_string(hide_password=False)
 
 
 @contextmanager
@@ -113,13 +149,19 @@ def _create(url: URL, *, pooled: bool = True, foreign_keys: bool = True) -> Engi
 
 
 def _make_parent_dir(url: URL) -> None:
+    """Create a SQLite file's folder (0700) and the file itself (0600): it holds incident counts."""
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database).expanduser()
         try:
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+            if not path.exists():
+                # SQLite would create it with the process umask (often 0644); its -wal and -shm
+                # files copy the database file's mode.
+                private_file(path)
         except OSError as error:
             raise DatabaseUnavailable(
-                f"Cannot create the folder of the {describe_database(url)}: {error.strerror}"
+                f"Cannot create the {describe_database(url)}: {error.strerror}"
             ) from error
 
 
@@ -140,6 +182,18 @@ def _sqlite_on_connect(foreign_keys: bool) -> Any:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         finally:
             cursor.close()
+
+    return hook
+
+
+def _set_role(role: str) -> Any:
+    """Return a connect hook switching a new PostgreSQL session to `role` for its whole life."""
+
+    def hook(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f'SET SESSION ROLE "{role}"')
+        # Committed: a SET inside a transaction that is rolled back would be undone.
+        dbapi_connection.commit()
 
     return hook
 

@@ -10,6 +10,7 @@ from alembic.config import Config
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config.private_files import tighten
 from config.settings import PROJECT_ROOT, get_settings
 from db import models
 from db.engine import make_engine, normalize_url
@@ -57,6 +58,25 @@ def init_database(url: str | None, reference: Reference, cycle_ids: Iterable[str
         wanted = [cycle.id for cycle in reference.calendar.listed]
         for cycle_id in sorted({*wanted, *cycle_ids, *stored}):
             sync_cycle(session, reference, cycle_id)
+    tighten_private_files(url)
+
+
+def tighten_private_files(url: str | None = None) -> list[Path]:
+    """Make what the service already wrote private (files 0600, folders 0700); return what changed.
+
+    The SQLite file (and its -wal/-shm), the data, inbox and archive folders, and every `restricted`
+    folder of the outputs: files written before the private umask, or by a copy or restore.
+    """
+    settings = get_settings()
+    paths: list[Path] = [settings.data_dir, settings.inbox_dir, settings.archive_dir]
+    database = normalize_url(url or settings.effective_database_url)
+    if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
+        if not database.database.startswith("file:"):
+            file = Path(database.database).expanduser()
+            paths.extend(file.with_name(file.name + suffix) for suffix in ("", "-wal", "-shm", "-journal"))
+    if settings.output_dir.is_dir():
+        paths.extend(sorted(settings.output_dir.glob("**/restricted")))
+    return tighten(paths)
 
 
 def sync_schools(session: Session, reference: Reference) -> None:

@@ -442,6 +442,17 @@ REACH_EXTREME_MIN_GROUP = 10
 TOTAL_JUMP_RATIO = 0.30
 MAX_DECOMPRESSED_BYTES = 200 * 1024 * 1024
 HEADER_SEARCH_ROWS = 10
+# Upper bounds of a count (rule `count_too_large`): far above any real school's figure for six months,
+# far below what the database's INTEGER columns hold (2,147,483,647 on PostgreSQL), so a typo such
+# as 3000000007 or 1e20 goes back to the school instead of stopping the run. Incidents: per category.
+MAX_COUNT = 1_000_000
+MAX_COUNTS: dict[str, int] = {"incidents": 10_000}
+
+
+def count_limit(sheet_key: str) -> int:
+    """Return the largest count a cell of the sheet may hold."""
+    return MAX_COUNTS.get(sheet_key, MAX_COUNT)
+
 
 
 # --------------------------------------------------------------------------------------------------
@@ -480,6 +491,9 @@ RULES: dict[str, Rule] = {
         Rule("not_integer", E, "Không phải số nguyên không âm",
              "Trang \"{sheet}\", dòng {row}, cột \"{column}\": \"{value}\" không phải số nguyên "
              "không âm. Vui lòng chỉ ghi số (ví dụ 25), không ghi chữ, số thập phân hay số âm."),
+        Rule("count_too_large", E, "Số quá lớn",
+             "Trang \"{sheet}\", dòng {row}, cột \"{column}\": số quá lớn, vượt mức tối đa {detail}. "
+             "Vui lòng kiểm tra lại, có thể đã gõ thừa chữ số."),
         Rule("female_gt_total", E, "Số nữ lớn hơn tổng số",
              "Trang \"{sheet}\", dòng {row}: số nữ ở cột \"{column}\" ({value}) lớn hơn tổng số ở cột "
              "\"{other}\". Vui lòng kiểm tra lại."),

@@ -33,6 +33,7 @@ from schemas.contract import (
     Field,
     Kind,
     Sheet,
+    count_limit,
 )
 from schemas.findings import format_value
 from schemas.workbook import EXCEL_ROW
@@ -221,6 +222,7 @@ def _field_checks(sheet: Sheet, field: Field) -> list[RuleCheck]:
     invalid = field.invalid_rule if field.kind is Kind.CODE else INVALID_RULES.get(field.kind)
     if field.kind is Kind.INT:
         checks.append(RuleCheck(invalid, field.key, _cells(_integers)))
+        checks.append(_bounded(sheet, field))
     elif field.kind is Kind.DATE:
         checks.append(RuleCheck(invalid, field.key, _cells(_dated)))
     elif field.kind is Kind.YES_NO:
@@ -249,6 +251,19 @@ def _field_checks(sheet: Sheet, field: Field) -> list[RuleCheck]:
             )
         )
     return checks
+
+
+def _bounded(sheet: Sheet, field: Field) -> RuleCheck:
+    """Return the check that a count stays within the sheet's limit (no overflow reaches the database)."""
+    limit = count_limit(sheet.key)
+    shown = f"{limit:,}".replace(",", ".")  # Vietnamese thousands separator
+
+    def within(values: list[Any]) -> list[bool]:
+        return [count is None or count <= limit for count in counts(values)]
+
+    return RuleCheck(
+        "count_too_large", field.key, _cells(within), detail=lambda _frame, _index: shown
+    )
 
 
 def _relation_checks(sheet: Sheet) -> list[RuleCheck]:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Table, delete, insert
 from sqlalchemy.exc import DBAPIError
 
 from db.engine import DatabaseUnavailable, describe_database
-from schemas.contract import DATA_SHEETS, Kind
+from schemas.contract import DATA_SHEETS, MAX_COUNT, Kind
 from schemas.contract import Field as ContractField
 from schemas.workbook import EXCEL_ROW, ParsedWorkbook
 from tasks.storage.tables import SHEET_TABLES
@@ -34,7 +34,8 @@ def _converter(item: ContractField, blank_is_zero: bool) -> Callable[[object], o
 
     def convert_int(value: object) -> object:
         if type(value) is int:  # not bool, which is an int too
-            return value if value >= 0 else None
+            # Above the contract's bound (count_too_large) it would overflow an INTEGER column.
+            return value if 0 <= value <= MAX_COUNT else None
         return blank if is_blank(value) else None
 
     def convert_date(value: object) -> object:
