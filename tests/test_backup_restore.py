@@ -32,9 +32,9 @@ from db.setup import init_database
 from demo.data import school_values
 from schemas.reference import Cycle, CycleCalendar, Reference, School
 from tasks.intake import folder as intake
-from tasks.storage import submissions as store
 from tasks.template.build import build_template
 from tests.support.databases import ADMIN_URL, _admin_connection, _drop
+from tests.support.stages import ingest
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 H1 = "2023-H1"
@@ -93,10 +93,10 @@ def _collect(engine: Engine, reference: Reference, inbox: Path, archive: Path) -
         moment = dt.datetime(2023, 5, 2, 9, minute, tzinfo=HCM).timestamp()
         os.utime(path, (moment, moment))
     files = intake.read_inbox_files(intake.list_inbox(inbox))
-    outcomes = store.ingest(engine, reference, files, max_bytes=20 * 1024 * 1024)
+    outcomes = ingest(engine, reference, files, max_bytes=20 * 1024 * 1024)
     assert sorted(outcome.state or "" for outcome in outcomes) == ["accepted", "accepted", "rejected",
                                                                     "rejected"]
-    assert all(intake.archive_files(store.archive_targets(outcomes, archive)))
+    assert all(intake.archive_stored(outcomes, archive).values())
 
 
 def _snapshot(engine: Engine, archive: Path) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from schemas.reference import Cycle, CycleCalendar, Reference, School
 from tasks.check.parse import parse_workbook
 from tasks.check.validate import validate_workbook
 from tasks.intake.folder import incoming_file
-from tasks.storage import submissions as store
 from tasks.template.build import SubmissionValues, build_template
+from tests.support.stages import ingest
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 H1 = "2023-H1"
@@ -121,7 +121,7 @@ def test_huge_counts_are_stored_as_rejected_beside_a_valid_file(
                       source_ref=f"/inbox/{name}")
         for name, content in (("huge.xlsx", _huge(reference)), ("good.xlsx", good))
     ]
-    outcomes = store.ingest(engine, reference, files, max_bytes=MAX_BYTES)  # must not raise
+    outcomes = ingest(engine, reference, files, max_bytes=MAX_BYTES)  # must not raise
     states = {outcome.original_name: outcome.state for outcome in outcomes}
     assert states == {"huge.xlsx": "rejected", "good.xlsx": "accepted"}
     huge = next(outcome for outcome in outcomes if outcome.original_name == "huge.xlsx")

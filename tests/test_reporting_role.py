@@ -25,8 +25,8 @@ from schemas.reference import Cycle, CycleCalendar, Reference, School
 from tasks.intake.folder import incoming_file
 from tasks.mail.outbox import outbox_rows
 from tasks.operator.status import cycle_status
-from tasks.storage import submissions as store
 from tasks.template.build import build_template
+from tests.support.stages import ingest
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 H1 = "2023-H1"
@@ -68,7 +68,7 @@ def _store_cycle(engine: Engine, database_url: str, reference: Reference) -> Non
         content = build_template(reference.schools[code], cycle, values)
         files.append(incoming_file(content, source="folder", original_name=f"{code}.xlsx",
                                    received_at=RECEIVED, source_ref=f"/inbox/{code}.xlsx"))
-    outcomes = store.ingest(engine, reference, files, max_bytes=20 * 1024 * 1024)
+    outcomes = ingest(engine, reference, files, max_bytes=20 * 1024 * 1024)
     assert sorted(outcome.state or "" for outcome in outcomes) == ["accepted", "rejected"]
     with session_scope(engine) as session:
         session.add(models.OutboxMessage(
