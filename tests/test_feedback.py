@@ -273,8 +273,11 @@ def test_confidential_values_reach_only_the_schools_own_reply(
         message = ReceivedMessage("1:1", "mn001@truong.q8.test", "BC", "<m@x>", ARRIVED)
         mail = compose_feedback(conn, reference, message, [received], max_bytes=MAX_BYTES)
     assert stored and all(value is None and "(***)" in text for value, text in stored)
+    assert all("7" not in text and "(2)" not in text for _, text in stored)
     assert mail is not None and mail.to == ("mn001@truong.q8.test",) and mail.in_reply_to == "<m@x>"
-    assert "Trang \"Vụ việc\", dòng 4: số nữ ở cột \"Trong đó nữ\" (7)" in mail.text
+    # Keys rendered at the edge: the row by its label, both numbers of the comparison.
+    assert "Trang \"Vụ việc\", dòng \u201cBạo lực\u201d: số nữ ở cột \"Trong đó nữ\" (7)" in mail.text
+    assert "\"Số trẻ bị ảnh hưởng\" (2)" in mail.text
     [attached] = mail.attachments
     cell = openpyxl.load_workbook(io.BytesIO(attached.content))["Vụ việc"]["D4"]
     assert "(7)" in cell.comment.text

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
-from schemas.contract import SHEETS, Severity
-from schemas.findings import Finding
+from schemas.contract import Severity
+from schemas.findings import Finding, render_message
 from schemas.messages import COMMENT_AUTHOR
 from schemas.workbook import ParsedWorkbook
 
@@ -37,7 +37,6 @@ ERROR_TAB = "C00000"
 OPENPYXL_MAX_BYTES = 5 * 1024 * 1024
 MAX_COPY_CELLS = 500_000
 COPY_SUFFIX = "_danh-dau"
-_SHEET_BY_NAME = {sheet.name: key for key, sheet in SHEETS.items()}
 _INVALID_TITLE = re.compile(r"[\\/*?:\[\]]")
 _ILLEGAL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -63,20 +62,12 @@ class AnnotatedCopy:
     mime_type: str = XLSX_TYPE
 
 
-def _column_key(sheet_key: str, label: str | None) -> str | None:
-    if not label:
-        return None
-    sheet = SHEETS[sheet_key]
-    return next((item.key for item in sheet.fields if item.label == label), None)
-
-
 def cell_of(finding: Finding, parsed: ParsedWorkbook) -> tuple[str, int, int] | None:
     """Return (sheet name in this file, 1-based row, 1-based column) of a finding's cell, if it has one."""
-    sheet_key = _SHEET_BY_NAME.get(finding.sheet or "")
+    sheet_key, field_key = finding.sheet_key, finding.field_key
     if sheet_key is None or finding.row is None:
         return None
     name = parsed.sheet_names.get(sheet_key)
-    field_key = _column_key(sheet_key, finding.column)
     column = parsed.columns.get(sheet_key, {}).get(field_key) if field_key else None
     if name is None or column is None:
         return None
@@ -108,7 +99,8 @@ def locate(findings: Iterable[Finding], parsed: ParsedWorkbook) -> list[Mark]:
     marks = []
     for (name, row, column), found_here in cells.items():
         severity = Severity.ERROR if any(item.is_error for item in found_here) else Severity.WARNING
-        messages = tuple(dict.fromkeys(item.message for item in found_here))
+        # The copy goes back to the sender of this very file: its own values may be shown.
+        messages = tuple(dict.fromkeys(render_message(item, reveal=True) for item in found_here))
         marks.append(Mark(name, row, column, severity, messages))
     return sorted(marks, key=lambda mark: (mark.sheet, mark.row, mark.column))
 

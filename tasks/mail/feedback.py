@@ -38,9 +38,8 @@ from schemas.contract import (
     INCIDENTS,
     REACH,
     TEMPLATE_VERSION,
-    Severity,
 )
-from schemas.findings import Finding, make_finding
+from schemas.findings import Finding, finding_from_row, make_finding, render_message
 from schemas.reference import Cycle, Reference, School
 from schemas.workbook import ParsedWorkbook
 from tasks.check.parse import parse_workbook
@@ -199,10 +198,7 @@ def load_submissions(conn: Connection, ids: Iterable[int]) -> dict[int, StoredSu
         for row in conn.execute(
             select(FINDINGS).where(FINDINGS.c.decision_id.in_(set(latest.values()))).order_by(FINDINGS.c.id)
         ):
-            found.setdefault(row.submission_id, []).append(
-                Finding(Severity(row.severity), row.rule, row.sheet, row.row, row.column, row.value,
-                        row.message, row.confidential)
-            )
+            found.setdefault(row.submission_id, []).append(finding_from_row(row._mapping))
     query = (
         select(SUBMISSIONS, RECEIPTS.c.sender.label("receipt_sender"))
         .outerjoin(RECEIPTS, RECEIPTS.c.id == SUBMISSIONS.c.receipt_id)
@@ -502,11 +498,12 @@ def _file_reply(conn: Connection, reference: Reference, workbook: ReceivedWorkbo
 def finding_line(finding: Finding, parsed: ParsedWorkbook | None) -> str:
     """Return a finding as the school reads it: its message, then its cell (and column if unsaid)."""
     cell = cell_address(finding, parsed) if parsed is not None else None
+    message = render_message(finding, reveal=True)  # the school's own reply: its own values
     if cell is None:
-        return finding.message
-    if finding.column and finding.column not in finding.message:
-        return finding.message + vi.FINDING_CELL_COLUMN.format(cell=cell, column=finding.column)
-    return finding.message + vi.FINDING_CELL.format(cell=cell)
+        return message
+    if finding.column and finding.column not in message:
+        return message + vi.FINDING_CELL_COLUMN.format(cell=cell, column=finding.column)
+    return message + vi.FINDING_CELL.format(cell=cell)
 
 
 def _finding_lines(findings: Sequence[Finding], parsed: ParsedWorkbook | None) -> list[str]:
