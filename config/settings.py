@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     smtp_ssl: str = "ssl"  # ssl | starttls | plain
 
     ops_email: str = ""
+    # The office's person named in every reply to a school (empty: the reply names nobody).
+    contact_name: str = ""
+    contact_phone: str = ""
+    contact_email: str = ""
     max_file_mb: float = Field(default=20, gt=0)
     task_runner: str = "threads"  # "threads" or a Dask scheduler address (tcp://host:port)
 

@@ -319,8 +319,13 @@ class Finding(Base):
     row: Mapped[int | None] = mapped_column(Integer)  # 1-based Excel row
     column: Mapped[str | None] = mapped_column(Text)  # Vietnamese column label
     value: Mapped[str | None] = mapped_column(Text)
-    message: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)  # the public wording (no confidential value)
     confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What a reply needs to word the finding again (`schemas.findings.render_message`): contract keys
+    # and the message parameters, never a confidential cell value.
+    sheet_key: Mapped[str | None] = mapped_column(String(32))
+    field_key: Mapped[str | None] = mapped_column(String(48))
+    params: Mapped[str | None] = mapped_column(Text)  # a JSON object; text so COPY writes it as is
 
     submission: Mapped[Submission] = relationship(back_populates="findings")
     decision: Mapped[Decision | None] = relationship(back_populates="findings")

@@ -458,7 +458,7 @@ def count_limit(sheet_key: str) -> int:
 # --------------------------------------------------------------------------------------------------
 # Rules: stable codes, severity and the Vietnamese message a clerk reads.
 # Message fields: {sheet} {row} {column} {value}, plus {other} (the column compared against) and
-# {detail} where a rule names them.
+# {detail} where a rule names them; {other_value} is the number compared with (omitted when unknown).
 
 E, W = Severity.ERROR, Severity.WARNING
 
@@ -496,19 +496,19 @@ RULES: dict[str, Rule] = {
              "Vui lòng kiểm tra lại, có thể đã gõ thừa chữ số."),
         Rule("female_gt_total", E, "Số nữ lớn hơn tổng số",
              "Trang \"{sheet}\", dòng {row}: số nữ ở cột \"{column}\" ({value}) lớn hơn tổng số ở cột "
-             "\"{other}\". Vui lòng kiểm tra lại."),
+             "\"{other}\" ({other_value}). Vui lòng kiểm tra lại."),
         Rule("reached_gt_total", E, "Số được truyền thông lớn hơn tổng số",
              "Trang \"{sheet}\", dòng {row}: số được truyền thông ({value}) lớn hơn tổng số ở cột "
-             "\"{other}\". Vui lòng kiểm tra lại."),
+             "\"{other}\" ({other_value}). Vui lòng kiểm tra lại."),
         Rule("reached_female_gt_reached", E, "Số nữ được truyền thông lớn hơn số được truyền thông",
              "Trang \"{sheet}\", dòng {row}: số nữ được truyền thông ({value}) lớn hơn số được truyền "
-             "thông ở cột \"{other}\". Vui lòng kiểm tra lại."),
+             "thông ở cột \"{other}\" ({other_value}). Vui lòng kiểm tra lại."),
         Rule("reached_female_gt_female", E, "Số nữ được truyền thông lớn hơn tổng số nữ",
              "Trang \"{sheet}\", dòng {row}: số nữ được truyền thông ({value}) lớn hơn tổng số nữ ở cột "
-             "\"{other}\". Vui lòng kiểm tra lại."),
+             "\"{other}\" ({other_value}). Vui lòng kiểm tra lại."),
         Rule("trained_gt_staff", E, "Số được tập huấn lớn hơn số cán bộ",
              "Trang \"{sheet}\", dòng {row}: số cán bộ được tập huấn ({value}) lớn hơn số cán bộ làm "
-             "công tác bảo vệ trẻ em. Vui lòng kiểm tra lại."),
+             "công tác bảo vệ trẻ em ({other_value}). Vui lòng kiểm tra lại."),
         Rule("bad_activity_type", E, "Loại hoạt động không đúng",
              "Trang \"{sheet}\", dòng {row}: loại hoạt động \"{value}\" không có trong danh sách. "
              "Vui lòng chọn một loại trong danh sách thả xuống."),
@@ -537,10 +537,12 @@ RULES: dict[str, Rule] = {
              "Trang \"{sheet}\", dòng {row}: trường mầm non phải trả lời mục tự kiểm tra an toàn "
              "(Có hoặc Không)."),
         Rule("reported_gt_cases", E, "Số vụ đã báo cáo lớn hơn số vụ việc",
-             "Trang \"{sheet}\", dòng {row}: số vụ đã báo cáo cơ quan chức năng lớn hơn số vụ việc. "
+             "Trang \"{sheet}\", dòng {row}: số vụ đã báo cáo cơ quan chức năng ({value}) lớn hơn số vụ việc "
+             "({other_value}). "
              "Vui lòng kiểm tra lại."),
         Rule("supported_gt_cases", E, "Số vụ được hỗ trợ lớn hơn số vụ việc",
-             "Trang \"{sheet}\", dòng {row}: số vụ đã được hỗ trợ, can thiệp lớn hơn số vụ việc. "
+             "Trang \"{sheet}\", dòng {row}: số vụ đã được hỗ trợ, can thiệp ({value}) lớn hơn số vụ "
+             "việc ({other_value}). "
              "Vui lòng kiểm tra lại."),
         Rule("children_cases_mismatch", E, "Số vụ và số trẻ không khớp",
              "Trang \"{sheet}\", dòng {row}: có vụ việc thì phải có số trẻ bị ảnh hưởng và ngược lại. "

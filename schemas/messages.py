@@ -16,10 +16,12 @@ SHORT_PROGRAM = "BĐG-TE"
 GREETING = "Kính gửi {recipient},"
 DEFAULT_RECIPIENT = "Quý đơn vị"
 SIGN_OFF = ("Trân trọng,", OFFICE_NAME)
-AUTOMATIC_NOTE = (
-    "Thư này do hệ thống tiếp nhận báo cáo gửi tự động. Nếu cần hỗ trợ, vui lòng trả lời thư này "
-    "hoặc liên hệ chuyên viên phụ trách của Phòng."
-)
+# A reply without a workbook is read by the system, not a person: name someone to call or write to.
+AUTOMATIC_NOTE = "Thư này do hệ thống tiếp nhận báo cáo gửi tự động."
+CONTACT_LINE = "Nếu cần hỗ trợ, vui lòng liên hệ {contact}."
+CONTACT_PHONE = "điện thoại {phone}"
+CONTACT_EMAIL = "email {email}"
+CONTACT_NOBODY = "Nếu cần hỗ trợ, vui lòng liên hệ chuyên viên phụ trách của Phòng."
 BLANK = "(trống)"
 YES, NO = "Có", "Không"
 
@@ -55,7 +57,21 @@ FEEDBACK_INTRO = (
     "Kết quả kiểm tra như sau."
 )
 FILE_HEADING = "Tệp \u201c{file}\u201d"
-FILE_IDENTITY = "Trường: {school} - Kỳ báo cáo: {cycle}"
+FILE_IDENTITY = "Trường: {school}\nKỳ báo cáo: {cycle}"
+# The deadline, and what a file after it means (SPEC §4: on time once accepted by the deadline).
+DEADLINE_AHEAD = (
+    "Hạn nộp báo cáo {cycle}: hết ngày {deadline}. Tệp gửi sau hạn vẫn được tiếp nhận nhưng trường "
+    "bị tính là nộp trễ hạn, trừ khi trường đã có báo cáo được ghi nhận trước hạn."
+)
+DEADLINE_PASSED = (
+    "Hạn nộp báo cáo {cycle} đã hết vào ngày {deadline}. Báo cáo gửi sau hạn vẫn được tiếp nhận và "
+    "kiểm tra như thường, nhưng trường bị tính là nộp trễ hạn nếu chưa có báo cáo được ghi nhận trước "
+    "hạn."
+)
+HELD_NOTE = (
+    "Vì địa chỉ gửi chưa được đăng ký, thư này chỉ báo kết quả tiếp nhận. Nếu Quý đơn vị là người của "
+    "trường, vui lòng đề nghị trường đăng ký địa chỉ email với Phòng."
+)
 UNKNOWN_SCHOOL = "chưa xác định được trường"
 VERDICTS: dict[str, str] = {
     "accepted": "Kết quả: báo cáo đã được ghi nhận. Cảm ơn Quý đơn vị.",
@@ -85,8 +101,19 @@ FINDING_CELL_COLUMN = " (ô {cell}, cột \u201c{column}\u201d)"
 MORE_FINDINGS = "… và {count} mục khác (xem các ô được đánh dấu trong tệp đính kèm)."
 ANNOTATED_NOTE = (
     "Tệp đính kèm \u201c{file}\u201d là bản sao tệp của Quý đơn vị: các ô cần xem lại được tô màu "
-    "(đỏ: lỗi, vàng: lưu ý) và có ghi chú giải thích; rê chuột vào ô để đọc."
+    "(đỏ: lỗi, vàng: lưu ý) và có ghi chú giải thích. Trang \u201c{summary}\u201d trong tệp "
+    "liệt kê tất cả, đọc được cả trên điện thoại."
 )
+# A sheet left entirely blank: one line instead of one per empty cell.
+SHEET_EMPTY = (
+    "Trang \"{sheet}\" chưa điền ({count} ô bắt buộc còn trống). Vui lòng điền đủ số liệu "
+    "cho các dòng của trang này."
+)
+# The annotated copy's summary sheet: every finding, readable without hovering over a cell.
+SUMMARY_SHEET = "Danh sách lỗi"
+SUMMARY_HEADERS = ("Trang", "Ô", "Dòng", "Mức độ", "Nội dung")
+SEVERITY_LABELS: dict[str, str] = {"error": "Lỗi", "warning": "Lưu ý"}
+SUMMARY_NOTE = "Các ô cần xem lại được tô màu trong từng trang; bấm vào tên ô để đến ô đó."
 CHANGES_HEADING = "Thay đổi so với bản gửi trước (Phòng nhận lúc {received_at}):"
 NO_CHANGES = "Số liệu không thay đổi so với bản gửi trước (Phòng nhận lúc {received_at})."
 MORE_CHANGES = "… và {count} thay đổi khác."
@@ -96,6 +123,9 @@ CHANGE_ROW = "dòng \u201c{label}\u201d"
 ACTIVITY_COUNT = "Trang \u201c{sheet}\u201d: số hoạt động {before} → {after}"
 ACTIVITY_ADDED = "Trang \u201c{sheet}\u201d, thêm hoạt động: {activity}"
 ACTIVITY_REMOVED = "Trang \u201c{sheet}\u201d, bỏ hoạt động: {activity}"
+INCIDENTS_CHANGED = (
+    "Trang \u201c{sheet}\u201d: số liệu có thay đổi (không nêu chi tiết vì là thông tin bảo mật)."
+)
 OUTDATED_TEMPLATE = (
     "Tệp được lập theo biểu mẫu cũ (phiên bản {old}). Phòng gửi kèm biểu mẫu mới (phiên bản {new}) "
     "\u201c{file}\u201d đã điền sẵn thông tin của trường; từ nay vui lòng dùng biểu mẫu mới."

@@ -82,3 +82,33 @@ def test_collect_then_status_json_agrees_with_the_demo_truth(tmp_path: Path) -> 
                        for entry in truth["schools"]}
     states = {entry["file"]: entry["state"] for entry in result["submissions"]}
     assert states == {entry["file"]: entry["expect_state"] for entry in truth["files"]}
+
+
+def test_validate_masks_incident_values_in_value_and_message(tmp_path: Path) -> None:
+    import copy
+
+    from config.settings import get_settings
+    from demo.data import school_values
+    from schemas.reference import load_reference
+    from tasks.template.build import template_grid
+    from tasks.template.writer import write_workbook
+
+    reference = load_reference(get_settings().reference_dir)
+    school, cycle = reference.schools["MN001"], reference.calendar.get("2023-H1")
+    assert cycle is not None
+    found = copy.deepcopy(school_values(school, cycle, 11))
+    row = next(item for item in found.rows["incidents"] if item["category"] == "bao_luc")
+    # Primes that no row number, column or date of the workbook shows.
+    row.update(cases=4099, children=4093, children_female=4111, reported=4127, supported=1)
+    path = tmp_path / "vu-viec.xlsx"
+    path.write_bytes(write_workbook(template_grid(school, cycle, found), "xlsx"))
+
+    checked = run("validate", "--json", str(path))
+    assert checked.returncode == 0, checked.stderr
+    [item] = json.loads(checked.stdout)
+    incident = [f for f in item["findings"] if f["sheet"] == "Vụ việc"]
+    assert {f["rule"] for f in incident} == {"female_gt_total", "reported_gt_cases"}
+    assert all(f["value"] == "***" and "***" in f["message"] for f in incident)
+    table = run("validate", str(path))
+    for shown in (checked.stdout, table.stdout):
+        assert all(number not in shown for number in ("4099", "4093", "4111", "4127"))

@@ -29,18 +29,15 @@ from tasks.check.parse import parse_workbook
 from tasks.check.validate import validate_workbook
 from tasks.intake.folder import incoming_file
 from tasks.mail.annotate import annotate_workbook, locate
+from tasks.mail.changes import SheetValues, changes, indicator_figures
 from tasks.mail.feedback import (
-    Body,
-    DueSchool,
     ReceivedMessage,
     ReceivedWorkbook,
-    SheetValues,
-    changes,
     compose_feedback,
-    compose_reminder,
     finding_line,
-    indicator_figures,
 )
+from tasks.mail.notices import DueSchool, compose_reminder
+from tasks.mail.wording import Body
 from tasks.storage.raw import store_raw
 from tasks.storage.submissions import store_submissions
 from tasks.template.build import SubmissionValues, template_grid
@@ -116,7 +113,13 @@ def test_xlsx_copy_marks_the_cell_and_keeps_everything_else(reference: Reference
     cell = after["Truyền thông"]["C5"]
     assert cell.fill.fgColor.rgb.endswith(ERROR_FILL)
     assert cell.comment is not None and "số nữ" in cell.comment.text and cell.comment.author
-    assert after.sheetnames == before.sheetnames and after["_meta"].sheet_state == "hidden"
+    # The school's sheets, then the list of findings readable without hovering (on a phone).
+    assert after.sheetnames == [*before.sheetnames, "Danh sách lỗi"]
+    assert after["_meta"].sheet_state == "hidden"
+    listed = [[cell.value for cell in row] for row in after["Danh sách lỗi"].iter_rows()]
+    assert listed[0] == ["Trang", "Ô", "Dòng", "Mức độ", "Nội dung"]
+    assert listed[1][:4] == ["Truyền thông", "C5", "Giáo viên", "Lỗi"] and "số nữ" in listed[1][4]
+    assert after["Danh sách lỗi"]["B2"].hyperlink.location == "'Truyền thông'!C5"
     assert after["Truyền thông"].protection.sheet  # the school's locked labels stay locked
     assert len(after["Truyền thông"].data_validations.dataValidation) == len(
         before["Truyền thông"].data_validations.dataValidation)
@@ -129,6 +132,22 @@ def test_xlsx_copy_marks_the_cell_and_keeps_everything_else(reference: Reference
     # The copy reads back as the same report with the same findings: the school can fix and resend it.
     again, found_again = read(copy_.content)
     assert again.tables["reach"].equals(parsed.tables["reach"]) and found_again == findings
+
+
+def test_copy_opens_on_the_first_sheet_with_an_error_in_tab_order(reference: Reference) -> None:
+    def two_mistakes(found: SubmissionValues) -> None:
+        teachers_female_above_total(found)
+        found.rows["activities"][0]["format"] = "Qua loa"  # `Hoạt động` sorts before `Truyền thông`
+
+    original = workbook(reference, change=two_mistakes)
+    parsed, findings = read(original)
+    assert {item.sheet for item in findings if item.is_error} == {"Truyền thông", "Hoạt động"}
+    copy_ = annotate_workbook(original, parsed, findings, file_name="a.xlsx")
+    assert copy_ is not None
+    book = openpyxl.load_workbook(io.BytesIO(copy_.content))
+    assert book.sheetnames.index("Truyền thông") < book.sheetnames.index("Hoạt động")
+    assert book.active.title == "Truyền thông"
+    assert [sheet.title for sheet in book.worksheets if sheet.sheet_view.tabSelected] == ["Truyền thông"]
 
 
 @pytest.mark.parametrize("file_format", ["xls", "ods"])
@@ -240,6 +259,14 @@ def test_changes_list_cells_rows_and_activities() -> None:
     assert changes(after, after) == []
 
 
+def test_changes_never_show_incident_counts() -> None:
+    before = SheetValues(incidents={"bao_luc": {"category": "bao_luc", "cases": 3, "children": 4}})
+    after = SheetValues(incidents={"bao_luc": {"category": "bao_luc", "cases": 5, "children": 4}})
+    [line] = changes(before, after)
+    assert "Vụ việc" in line and "bảo mật" in line and not any(digit in line for digit in "345")
+    assert changes(after, after) == []
+
+
 def test_html_body_escapes_what_schools_typed() -> None:
     body = Body()
     body.para("Tệp <script>alert(1)</script> & co", tone="bad")
@@ -275,23 +302,99 @@ def test_confidential_values_reach_only_the_schools_own_reply(
         message = ReceivedMessage("1:1", "mn001@truong.q8.test", "BC", "<m@x>", ARRIVED)
         mail = compose_feedback(conn, reference, message, [received], max_bytes=MAX_BYTES)
     assert stored and all(value is None and "(***)" in text for value, text in stored)
+    assert all("7" not in text and "(2)" not in text for _, text in stored)
     assert mail is not None and mail.to == ("mn001@truong.q8.test",) and mail.in_reply_to == "<m@x>"
-    assert "Trang \"Vụ việc\", dòng 4: số nữ ở cột \"Trong đó nữ\" (7)" in mail.text
+    # Keys rendered at the edge: the row by its label, both numbers of the comparison.
+    assert "Trang \"Vụ việc\", dòng \u201cBạo lực\u201d: số nữ ở cột \"Trong đó nữ\" (7)" in mail.text
+    assert "\"Số trẻ bị ảnh hưởng\" (2)" in mail.text
     [attached] = mail.attachments
     cell = openpyxl.load_workbook(io.BytesIO(attached.content))["Vụ việc"]["D4"]
     assert "(7)" in cell.comment.text
 
 
-def test_held_reply_says_who_sent_it_and_shows_the_figures(
+def flat(text: str) -> str:
+    """Return a plain-text body as one line: assertions read sentences, not the phone-width wrapping."""
+    return " ".join(text.split())
+
+
+def _school_sent_incidents(found: SubmissionValues) -> None:
+    # Primes no date, row or id of these files shows; the reporter's own details.
+    row_of(found, "incidents", "category", "bao_luc").update(cases=4099, children=4111, children_female=4091,
+                                                            reported=1, supported=1)
+    found.general.update(reporter="Phạm Thị Bí Mật", phone="0909 765 431", email="bimat@truong.q8.test")
+
+
+def _stranger_changes_everything(found: SubmissionValues) -> None:
+    row_of(found, "incidents", "category", "bao_luc").update(cases=3, children=3, children_female=1,
+                                                            reported=0, supported=0)
+    row_of(found, "reach", "group", "giao_vien")["total"] += 3
+    found.general.update(reporter="Người Lạ", phone="0123 456 789", email="ai.do@gmail.test")
+
+
+SECRETS = ("4099", "4111", "4091", "Phạm Thị Bí Mật", "0909 765 431", "bimat@truong.q8.test")
+
+
+def test_a_stranger_learns_nothing_stored_about_the_school(
     engine: Engine, database_url: str, reference: Reference
 ) -> None:
     init_database(database_url, reference)
-    received = _store(engine, reference, workbook(reference), "ai.do@gmail.test", "1:2:1")
+    _store(engine, reference, workbook(reference, change=_school_sent_incidents), "mn001@truong.q8.test",
+           "1:1:1")
+    held = _store(engine, reference, workbook(reference, change=_stranger_changes_everything),
+                  "ai.do@gmail.test", "1:2:1")
+
+    def broken(found: SubmissionValues) -> None:
+        _stranger_changes_everything(found)
+        teachers_female_above_total(found)
+
+    rejected = _store(engine, reference, workbook(reference, change=broken), "ai.do@gmail.test", "1:3:1")
     with engine.connect() as conn:
-        message = ReceivedMessage("1:2", "Ai Đó <ai.do@gmail.test>", "BC", None, ARRIVED)
-        mail = compose_feedback(conn, reference, message, [received], max_bytes=MAX_BYTES)
-    assert mail is not None and mail.to == ("ai.do@gmail.test",) and mail.attachments == ()
-    assert "ai.do@gmail.test" in mail.text and "chưa được đăng ký" in mail.text and "CT1:" in mail.text
+        asked = ReceivedMessage("1:2", "Ai Đó <ai.do@gmail.test>", "BC", None, ARRIVED)
+        to_held = compose_feedback(conn, reference, asked, [held], max_bytes=MAX_BYTES)
+        asked = ReceivedMessage("1:3", "ai.do@gmail.test", "BC", None, ARRIVED)
+        to_rejected = compose_feedback(conn, reference, asked, [rejected], max_bytes=MAX_BYTES)
+    assert to_held is not None and to_rejected is not None
+    for mail in (to_held, to_rejected):
+        shown = flat(mail.text) + mail.html + "".join(
+            str(cell.value) for item in mail.attachments
+            for sheet in openpyxl.load_workbook(io.BytesIO(item.content)).worksheets
+            for row in sheet.iter_rows() for cell in row)
+        assert not [secret for secret in SECRETS if secret in shown]
+        assert "Thay đổi so với bản gửi trước" not in shown and "CT1:" not in shown
+    # Held: the verdict, the sender's address and that the office will review it; nothing attached.
+    held_text = flat(to_held.text)
+    assert to_held.attachments == () and "ai.do@gmail.test" in held_text and "xem xét" in held_text
+    assert "Lỗi cần sửa" not in held_text and "Lưu ý" not in held_text
+    # Rejected: what to fix in the sender's own file, nothing more.
+    assert "số nữ ở cột" in flat(to_rejected.text)
+
+
+def test_the_school_sees_what_changed_against_its_own_previous_version(
+    engine: Engine, database_url: str, reference: Reference
+) -> None:
+    init_database(database_url, reference)
+    _store(engine, reference, workbook(reference, change=_school_sent_incidents), "mn001@truong.q8.test",
+           "1:1:1")
+    # A stranger's held file in between is not the school's: the school's next reply ignores it.
+    _store(engine, reference, workbook(reference, change=_stranger_changes_everything), "ai.do@gmail.test",
+           "1:2:1")
+
+    def corrected(found: SubmissionValues) -> None:
+        _school_sent_incidents(found)
+        row_of(found, "incidents", "category", "bao_luc").update(cases=4133)
+        row_of(found, "reach", "group", "quan_ly")["total"] += 1
+
+    again = _store(engine, reference, workbook(reference, change=corrected), "mn001@truong.q8.test", "1:3:1")
+    with engine.connect() as conn:
+        mail = compose_feedback(conn, reference, ReceivedMessage("1:3", "mn001@truong.q8.test", "BC", None,
+                                                                 ARRIVED), [again], max_bytes=MAX_BYTES)
+    assert mail is not None
+    text = flat(mail.text)
+    assert "Thay đổi so với bản gửi trước" in text and "dòng “Cán bộ quản lý”, cột “Tổng số”" in text
+    assert "Người Lạ" not in text and "dòng “Giáo viên”" not in text  # not compared with the stranger's
+    assert "Trang “Vụ việc”: số liệu có thay đổi" in text
+    assert "4133" not in text and "4099" not in text  # never an incident count in a change list
+    assert "CT1:" in text, text
 
 
 def test_reminder_carries_the_schools_own_prefilled_template(reference: Reference) -> None:

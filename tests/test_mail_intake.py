@@ -231,9 +231,10 @@ def attachments(message: EmailMessage) -> dict[str, bytes]:
 
 
 def text_of(message: EmailMessage) -> str:
+    """Return the plain-text part as one line: assertions read sentences, not the phone-width wrapping."""
     body = message.get_body(("plain",))
     assert body is not None
-    return body.get_content()
+    return " ".join(body.get_content().split())
 
 
 @dataclass
@@ -347,7 +348,7 @@ def test_real_client_shapes_end_in_the_right_state_folder_and_reply(
 
     rejected = reply_for(smtp_server, "mn002@truong.q8.test")
     assert "cần sửa" in rejected["Subject"]
-    assert "Trang \"Truyền thông\", dòng 5: số nữ ở cột \"Trong đó nữ\"" in text_of(rejected)
+    assert "Trang \"Truyền thông\", dòng “Giáo viên”: số nữ ở cột \"Trong đó nữ\"" in text_of(rejected)
     assert "Vui lòng kiểm tra lại. (ô C5)" in text_of(rejected)
     files = attachments(rejected)
     assert list(files) == ["Báo cáo BĐG-TE HK1 trường MN002 (đã sửa)_danh-dau.xlsx"]
@@ -658,3 +659,100 @@ def test_collect_flow_reads_folder_and_mailbox(
     assert (again.files_seen, again.submissions) == (0, 0) and len(smtp_server.messages) == 3
     assert again.not_kept == []
     get_settings.cache_clear()
+
+
+def blank_reach(values: SubmissionValues) -> None:
+    """`Truyền thông` left as the template sent it; one activity with more women than staff."""
+    values.rows["reach"] = [{"group": row["group"]} for row in values.rows["reach"]]
+    activity = values.rows["activities"][0]
+    activity.update(staff=18, staff_female=19)
+
+
+def without_checklist(content: bytes) -> bytes:
+    book = openpyxl.load_workbook(io.BytesIO(content))
+    del book["Tự đánh giá"]
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_the_reply_helps_a_clerk_on_a_phone(
+    db: Engine, reference: Reference, imap_mailbox: DovecotServer, smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GEC_CONTACT_NAME", "Chị Trần Thị Mai")
+    monkeypatch.setenv("GEC_CONTACT_PHONE", "028 3850 1234")
+    monkeypatch.setenv("GEC_CONTACT_EMAIL", "mai.tran@q8.test")
+    get_settings.cache_clear()
+    try:
+        broken = without_checklist(workbook(reference, "MN001", blank_reach))
+        imap_mailbox.append(outlook("mn001@truong.q8.test", "MN001", "Báo cáo", [("MN001.xlsx", broken)]),
+                            internaldate=ARRIVED)
+        late = dt.datetime(2023, 5, 8, 10, 0, tzinfo=HCM)
+        imap_mailbox.append(outlook("mn002@truong.q8.test", "MN002", "Báo cáo",
+                                    [("MN002.xlsx", workbook(reference, "MN002"))]), internaldate=late)
+        collect(db, reference, imap_mailbox, smtp_server)
+    finally:
+        get_settings.cache_clear()
+
+    rejected = reply_for(smtp_server, "mn001@truong.q8.test")
+    raw = rejected.get_body(("plain",)).get_content()
+    text = text_of(rejected)
+    # The period in words, in the subject and the body; the deadline and what a late file means.
+    assert "6 tháng đầu năm 2023" in rejected["Subject"] and "2023-H1" not in rejected["Subject"]
+    assert "Kỳ báo cáo: 6 tháng đầu năm 2023" in text and "2023-H1" not in text
+    assert "hết ngày 05/05/2023" in text and "vẫn được tiếp nhận" in text and "trễ hạn" in text
+    # A person to call, not "reply to this mail".
+    assert "Chị Trần Thị Mai, điện thoại 028 3850 1234, email mai.tran@q8.test" in text
+    assert "trả lời thư này" not in text
+    # The blank sheet said once; the comparison with both numbers; most important first.
+    assert "Trang \"Truyền thông\" chưa điền (24 ô bắt buộc còn trống)" in text
+    assert "còn trống. Vui lòng điền" not in text
+    assert "(19) lớn hơn tổng số ở cột \"CB-GV-NV tham dự\" (18)" in text
+    missing = text.index("Không tìm thấy trang tính \"Tự đánh giá\"")
+    assert missing < text.index("Trang \"Truyền thông\" chưa điền") < text.index("(19) lớn hơn")
+    # Readable on a phone: short plain-text lines, and an HTML part.
+    assert max(len(line) for line in raw.splitlines()) <= 72
+    assert rejected.get_body(("html",)) is not None
+    # The annotated copy opens where the first fix is, and lists every finding without hovering.
+    [copy_] = attachments(rejected).values()
+    book = openpyxl.load_workbook(io.BytesIO(copy_))
+    assert book.active.title == "Truyền thông" and book.sheetnames[-1] == "Danh sách lỗi"
+    listed = [[cell.value for cell in row] for row in book["Danh sách lỗi"].iter_rows(min_row=2)]
+    assert listed[0][:2] == ["Tự đánh giá", None]  # a missing sheet has no cell, and is listed first
+    assert listed[1][:4] == ["Truyền thông", "B4", "Cán bộ quản lý", "Lỗi"]
+    assert any(row[0] == "Hoạt động" and "(19)" in row[4] for row in listed)
+
+    late_reply = text_of(reply_for(smtp_server, "mn002@truong.q8.test"))
+    assert "Đã ghi nhận" in reply_for(smtp_server, "mn002@truong.q8.test")["Subject"]
+    assert "đã hết vào ngày 05/05/2023" in late_reply and "nộp trễ hạn" in late_reply
+
+
+def test_a_stranger_mailing_for_a_school_learns_nothing_stored(
+    db: Engine, reference: Reference, imap_mailbox: DovecotServer, smtp_server: SmtpServer
+) -> None:
+    def school_file(values: SubmissionValues) -> None:
+        row = next(item for item in values.rows["incidents"] if item["category"] == "bao_luc")
+        row.update(cases=4099, children=4111, children_female=4091, reported=1, supported=1)
+        values.general.update(reporter="Phạm Thị Bí Mật", phone="0909 765 431")
+
+    def stranger_file(values: SubmissionValues) -> None:
+        row = next(item for item in values.rows["incidents"] if item["category"] == "bao_luc")
+        row.update(cases=2, children=2, children_female=1, reported=0, supported=0)
+        values.general.update(reporter="Người Lạ", phone="0123 456 789")
+
+    own = workbook(reference, "MN001", school_file)
+    imap_mailbox.append(outlook("mn001@truong.q8.test", "MN001", "Báo cáo", [("MN001.xlsx", own)]),
+                        internaldate=ARRIVED)
+    imap_mailbox.append(outlook("lan.nguyen@gmail.test", "Lan", "Báo cáo MN001",
+                                [("MN001 ban sua.xlsx", workbook(reference, "MN001", stranger_file))]),
+                        internaldate=ARRIVED + dt.timedelta(hours=1))
+    collect(db, reference, imap_mailbox, smtp_server)
+
+    assert submissions(db)["MN001 ban sua.xlsx"] == ("held", "lan.nguyen@gmail.test")
+    reply = reply_for(smtp_server, "lan.nguyen@gmail.test")
+    shown = text_of(reply) + reply.get_body(("html",)).get_content()
+    secrets = ("4099", "4111", "4091", "Phạm Thị Bí Mật", "0909 765 431")
+    assert not [secret for secret in secrets if secret in shown]
+    assert "Thay đổi so với bản gửi trước" not in shown and "CT1:" not in shown
+    assert "chờ xem xét" in reply["Subject"] and "xem xét" in text_of(reply) and attachments(reply) == {}

@@ -246,10 +246,22 @@ def test_unknown_prefilled_row_is_skipped_with_a_warning() -> None:
 
     assert rules(parsed) == [
         ("extra_column_dropped", REACH.name, "Tổng cộng", 2 + len(AUDIENCE_GROUPS.codes)),
-        ("extra_column_dropped", INCIDENTS.name, INCIDENT_CATEGORIES.label("bao_luc"), 4),
+        ("extra_column_dropped", INCIDENTS.name, "Dòng 4", 4),  # an incident row is named by its number
     ]
     assert [row["group"] for row in records(parsed, "reach")] == list(AUDIENCE_GROUPS.codes)
     assert records(parsed, "incidents")[0]["cases"] == INCIDENT_COUNTS["bao_luc"][0]
+
+
+def test_text_typed_as_an_incident_row_is_never_shown() -> None:
+    grid = contract_grid()
+    grid[INCIDENTS.name].insert(2, ["Nguyễn Văn An", 1, 1, 0, 0, 0])  # a name where a category goes
+
+    parsed = parse(grid)
+
+    [dropped] = parsed.findings
+    assert (dropped.rule, dropped.column, dropped.confidential) == ("extra_column_dropped", "Dòng 3", True)
+    assert dropped.public_value == "***" and "Nguyễn" not in dropped.message
+    assert "Nguyễn" not in str(dropped.to_public_dict())
 
 
 def test_prefilled_rows_match_by_short_label_or_code() -> None:

@@ -613,3 +613,25 @@ def test_resolve_identity_falls_back_to_meta_only_when_the_sheet_is_blank(refere
     put(parsed, "general", 0, "school_code", None)
     put(parsed, "general", 0, "cycle", "")
     assert resolve_identity(parsed, reference) == ("MN001", "2023-H2")
+
+
+def test_findings_carry_keys_and_are_worded_from_the_contract(reference: Reference) -> None:
+    from schemas.findings import render_message
+
+    parsed = clean_workbook()
+    put(parsed, "reach", "phu_huynh", "female", 25, raw="25")
+    put(parsed, "incidents", KIND, "reported", 9)
+    found = {f.rule: f for f in validate_workbook(parsed, reference)}
+    female = found["female_gt_total"]
+    assert (female.sheet_key, female.field_key, female.value) == ("reach", "female", "25")
+    assert (female.sheet, female.column) == ("Truyền thông", "Trong đó nữ")  # labels come from the contract
+    total = female.param["other_value"]
+    # Both numbers of the comparison; the row named by its label, not its number.
+    assert f"(25) lớn hơn tổng số ở cột \"Tổng số\" ({total})" in female.message
+    assert "dòng \u201cCha mẹ học sinh\u201d" in female.message and f"dòng {female.row}" not in female.message
+    reported = found["reported_gt_cases"]
+    assert reported.confidential and reported.value == "9"
+    # Nobody but the school reads the incident numbers: not in the public wording, in the school's own.
+    assert "9" not in reported.message and "***" in reported.message
+    assert "(9)" in render_message(reported, reveal=True)
+    assert reported.to_public_dict()["value"] == "***" and "9" not in reported.to_public_dict()["message"]

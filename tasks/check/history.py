@@ -82,6 +82,7 @@ def total_jump_findings(
                 "total",
                 now,
                 detail=f"kỳ trước {before}, kỳ này {now}, {change:+.0%}",
+                row_code=row.group,
             )
         )
     return found

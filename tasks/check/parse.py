@@ -345,6 +345,12 @@ def _parse_table(
             code = _code(sheet.rows.key, text) if text and len(text) <= _MAX_LABEL_CHARS else None
             if code is None or code in seen:
                 shown = text or f"Dòng {excel_row}"
+                if sheet.confidential:
+                    # Text typed as an incident row may be a child's name: named by its row, kept as
+                    # the finding's (confidential, never rendered) value.
+                    findings.append(make_finding("extra_column_dropped", sheet.key, excel_row, value=text,
+                                                 column_label=f"Dòng {excel_row}"))
+                    continue
                 findings.append(
                     make_finding("extra_column_dropped", sheet.key, excel_row, column_label=shown)
                 )

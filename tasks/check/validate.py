@@ -173,13 +173,22 @@ def _table_frame(model: SheetModel, members: Sequence[_Member]) -> _Batch:
 
 
 def _has_sheet(parsed: ParsedWorkbook, sheet: Sheet) -> bool:
-    if any(f.rule == "missing_sheet" and f.sheet == sheet.name for f in parsed.findings):
+    if any(f.rule == "missing_sheet" and f.sheet_key == sheet.key for f in parsed.findings):
         return False
     return sheet.layout == "key_value" or sheet.key in parsed.tables
 
 
 # --------------------------------------------------------------------------------------------------
 # Findings
+
+
+def row_code(batch: _Batch, index: int) -> str | None:
+    """Return the code of the pre-filled row a frame row is (reach group, checklist item, category)."""
+    sheet = batch.model.sheet
+    if sheet.rows is None or sheet.row_field is None:
+        return None
+    code = batch.frame.at[index, sheet.row_field]
+    return code if isinstance(code, str) and code in sheet.rows.codes else None
 
 
 def _failures(batch: _Batch) -> Iterator[tuple[int, Finding]]:
@@ -206,6 +215,13 @@ def _failures(batch: _Batch) -> Iterator[tuple[int, Finding]]:
         extra: dict[str, Any] = {}
         if check.other:
             extra["other"] = check.other
+            other_value = batch.cell(index, check.other)[1]
+            if other_value is None and batch.model.sheet.blank_count_is_zero:
+                other_value = 0  # a blank incident count is 0, and was compared as 0
+            extra["other_value"] = other_value
+        code = row_code(batch, index)
+        if code is not None:
+            extra["row_code"] = code
         if check.detail:
             extra["detail"] = check.detail(batch.frame, index)
         position = int(batch.frame.at[index, SUBMISSION])
@@ -234,21 +250,31 @@ def _absent_rows(batch: _Batch) -> Iterator[tuple[int, Finding]]:
             )
             yield (
                 position,
-                make_finding("missing_value", sheet.key, None, sheet.row_field, choice.label, detail=detail),
+                make_finding("missing_value", sheet.key, None, sheet.row_field, choice.label, detail=detail,
+                             row_code=choice.code),
             )
 
 
-_SHEET_ORDER = {sheet.name: index for index, sheet in enumerate(DATA_SHEETS)}
+_SHEET_ORDER = {sheet.key: index for index, sheet in enumerate(DATA_SHEETS)}
 _COLUMN_ORDER = {
-    (sheet.name, field.label): index for sheet in DATA_SHEETS for index, field in enumerate(sheet.fields)
+    (sheet.key, field.key): index for sheet in DATA_SHEETS for index, field in enumerate(sheet.fields)
+}
+_LABEL_ORDER = {
+    (sheet.key, field.label): index for sheet in DATA_SHEETS for index, field in enumerate(sheet.fields)
 }
 
 
 def _sort_key(finding: Finding) -> tuple[int, int, int, str, str]:
     """Order findings as the school reads its workbook: sheet, row, column; whole-file ones first."""
-    sheet = -1 if finding.sheet is None else _SHEET_ORDER.get(finding.sheet, len(_SHEET_ORDER))
+    sheet = -1 if finding.sheet_key is None else _SHEET_ORDER.get(finding.sheet_key, len(_SHEET_ORDER))
     row = -1 if finding.row is None else finding.row
-    column = -1 if finding.column is None else _COLUMN_ORDER.get((finding.sheet, finding.column), 1000)
+    column = -1
+    if finding.column is not None:
+        # A dropped column named like a contract column sorts where that column is.
+        if finding.field_key:
+            column = _COLUMN_ORDER.get((finding.sheet_key, finding.field_key), 1000)
+        else:
+            column = _LABEL_ORDER.get((finding.sheet_key, finding.column), 1000)
     return sheet, row, column, finding.column or "", finding.rule
 
 

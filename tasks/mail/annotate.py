@@ -1,4 +1,5 @@
-"""The annotated copy of a school's own workbook (SPEC §4): offending cells filled, each with a comment.
+"""The annotated copy of a school's own workbook (SPEC §4): offending cells filled, each with a comment,
+and a last sheet (`Danh sách lỗi`) listing every finding so it reads without hovering (on a phone).
 
 Cells are found from the findings (sheet name, Excel row, column label as the school sees them) and
 from where the parser found each sheet and column in this very file (`ParsedWorkbook.sheet_names`
@@ -22,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
-from schemas.contract import SHEETS, Severity
-from schemas.findings import Finding
-from schemas.messages import COMMENT_AUTHOR
+from schemas.contract import Severity
+from schemas.findings import Finding, render_message
+from schemas.messages import COMMENT_AUTHOR, SEVERITY_LABELS, SUMMARY_HEADERS, SUMMARY_SHEET
 from schemas.workbook import ParsedWorkbook
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,6 @@ ERROR_TAB = "C00000"
 OPENPYXL_MAX_BYTES = 5 * 1024 * 1024
 MAX_COPY_CELLS = 500_000
 COPY_SUFFIX = "_danh-dau"
-_SHEET_BY_NAME = {sheet.name: key for key, sheet in SHEETS.items()}
 _INVALID_TITLE = re.compile(r"[\\/*?:\[\]]")
 _ILLEGAL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -63,20 +63,12 @@ class AnnotatedCopy:
     mime_type: str = XLSX_TYPE
 
 
-def _column_key(sheet_key: str, label: str | None) -> str | None:
-    if not label:
-        return None
-    sheet = SHEETS[sheet_key]
-    return next((item.key for item in sheet.fields if item.label == label), None)
-
-
 def cell_of(finding: Finding, parsed: ParsedWorkbook) -> tuple[str, int, int] | None:
     """Return (sheet name in this file, 1-based row, 1-based column) of a finding's cell, if it has one."""
-    sheet_key = _SHEET_BY_NAME.get(finding.sheet or "")
+    sheet_key, field_key = finding.sheet_key, finding.field_key
     if sheet_key is None or finding.row is None:
         return None
     name = parsed.sheet_names.get(sheet_key)
-    field_key = _column_key(sheet_key, finding.column)
     column = parsed.columns.get(sheet_key, {}).get(field_key) if field_key else None
     if name is None or column is None:
         return None
@@ -108,7 +100,8 @@ def locate(findings: Iterable[Finding], parsed: ParsedWorkbook) -> list[Mark]:
     marks = []
     for (name, row, column), found_here in cells.items():
         severity = Severity.ERROR if any(item.is_error for item in found_here) else Severity.WARNING
-        messages = tuple(dict.fromkeys(item.message for item in found_here))
+        # The copy goes back to the sender of this very file: its own values may be shown.
+        messages = tuple(dict.fromkeys(render_message(item, reveal=True) for item in found_here))
         marks.append(Mark(name, row, column, severity, messages))
     return sorted(marks, key=lambda mark: (mark.sheet, mark.row, mark.column))
 
@@ -145,6 +138,7 @@ def annotate_workbook(
         marked = _mark(book, sheets, marks)
         if not marked:
             return None
+        _summary(book, sheets, findings, parsed)
         out = io.BytesIO()
         book.save(out)
     except Exception as error:  # a feedback e-mail must go out even when the copy cannot be made
@@ -246,7 +240,7 @@ def _mark(book: Any, sheets: dict[str, Any], marks: Sequence[Mark]) -> int:
         Severity.WARNING: PatternFill(fill_type="solid", start_color=WARNING_FILL, end_color=WARNING_FILL),
     }
     marked = 0
-    first_error_sheet = None
+    with_errors: set[int] = set()
     for mark in marks:
         sheet = sheets.get(mark.sheet)
         if sheet is None:
@@ -269,11 +263,48 @@ def _mark(book: Any, sheets: dict[str, Any], marks: Sequence[Mark]) -> int:
         marked += 1
         if mark.severity is Severity.ERROR:
             sheet.sheet_properties.tabColor = ERROR_TAB
-            if first_error_sheet is None and sheet.sheet_state == "visible":
-                first_error_sheet = sheet
-    if first_error_sheet is not None:
-        # Open the copy on the first sheet that needs fixing.
+            with_errors.add(id(sheet))
+    # Open the copy on the first sheet that needs fixing, in the order of the tabs.
+    first = next((sheet for sheet in book.worksheets
+                  if id(sheet) in with_errors and sheet.sheet_state == "visible"), None)
+    if first is not None:
         for sheet in book.worksheets:
-            sheet.sheet_view.tabSelected = sheet is first_error_sheet
-        book.active = book.worksheets.index(first_error_sheet)
+            sheet.sheet_view.tabSelected = sheet is first
+        book.active = book.worksheets.index(first)
     return marked
+
+
+def _summary(book: Any, sheets: dict[str, Any], findings: Sequence[Finding], parsed: ParsedWorkbook) -> None:
+    """Add the sheet listing every finding (sheet, cell, row, severity, message): no hovering needed."""
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.worksheet.hyperlink import Hyperlink
+
+    for name in list(book.sheetnames):
+        if name.casefold() == SUMMARY_SHEET.casefold():
+            del book[name]  # an annotated copy sent back: its old list is out of date
+    sheet = book.create_sheet(SUMMARY_SHEET)
+    sheet.append(list(SUMMARY_HEADERS))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for finding in findings:
+        found = cell_of(finding, parsed)
+        address = cell_address(finding, parsed) or ""
+        shown_sheet = found[0] if found else (finding.sheet or "")
+        row_label = finding.row_label or (str(finding.row) if finding.row is not None else "")
+        values = (shown_sheet, address, row_label, SEVERITY_LABELS[str(finding.severity)],
+                  render_message(finding, reveal=True))
+        sheet.append(["" for _ in values])
+        row = sheet.max_row
+        for column, value in enumerate(values, start=1):
+            cell = sheet.cell(row, column)
+            cell.value = _ILLEGAL_CHARS.sub("", value)
+            cell.data_type = "s"  # words typed by a school stay words, never a formula
+            cell.alignment = wrap
+        if found and found[0] in sheets:
+            title = sheets[found[0]].title.replace("'", "''")
+            sheet.cell(row, 2).hyperlink = Hyperlink(ref=f"B{row}", location=f"'{title}'!{address}")
+    for column, width in zip("ABCDE", (16, 8, 22, 8, 70), strict=True):
+        sheet.column_dimensions[column].width = width
+    sheet.freeze_panes = "A2"
+    sheet.sheet_view.tabSelected = False
