@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import hashlib
 import itertools
+import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -31,14 +33,22 @@ SCHOOLS_FILE = "schools.csv"
 CYCLES_FILE = "cycles.yaml"
 INDICATORS_FILE = "indicators.yaml"
 
-SCHOOL_COLUMNS = (
-    "code", "name", "level", "ownership", "ward", "emails", "active", "opened", "closed", "exempt_cycles",
-)
+# SPEC §2: the seven columns an office must give ...
+REQUIRED_SCHOOL_COLUMNS = ("code", "name", "level", "ownership", "ward", "emails", "active")
+# ... and the optional ones, each blank by default: `opened`/`closed` empty = open throughout,
+# `exempt_cycles` empty = never excused.
+OPTIONAL_SCHOOL_COLUMNS = ("opened", "closed", "exempt_cycles")
+SCHOOL_COLUMNS = (*REQUIRED_SCHOOL_COLUMNS, *OPTIONAL_SCHOOL_COLUMNS)
+SCHOOL_CODE_MAX = 20
+
+log = logging.getLogger(__name__)
 WARD_COUNT = 16  # District 8 had 16 wards in 2023 (REFERENCE-NOTES)
 DIRECTIONS = (">=", "<=")
 
 _CYCLE_ID = re.compile(r"^([12]\d{3})-H([12])$")
-_SCHOOL_CODE = re.compile(r"^[A-Z][A-Z0-9]{1,15}$")
+# Ministry codes are all digits (leading zeros matter); office codes mix letters, digits, - _ and .
+_SCHOOL_CODE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,%d}$" % (SCHOOL_CODE_MAX - 1))
+_NUMBER_TEXT = re.compile(r"^(\d+)\.0+$")
 _INDICATOR_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,15}$")
 _WARD = re.compile(r"^(?:phuong|p\.?)\s*0*(\d{1,2})$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -49,6 +59,19 @@ _EMAIL = re.compile(
 )
 # Invisible characters that copy-paste from Word or Zalo leaves inside codes.
 _CODE_NOISE = re.compile(r"[\s\u200b\ufeff]+")
+
+
+
+def normalize_code(code: object) -> str:
+    """Return a school code in its canonical form: no spaces, upper case; 79000701.0 -> "79000701"."""
+    if code is None or isinstance(code, bool):
+        return ""
+    if isinstance(code, float) and math.isfinite(code) and code.is_integer():
+        return str(int(code))
+    if isinstance(code, int):
+        return str(code)
+    return _CODE_NOISE.sub("", nfc(str(code))).upper()
+
 
 _TRUE = {"true", "1", "yes", "co", "x"}
 _FALSE = {"false", "0", "no", "khong"}
@@ -231,15 +254,45 @@ class Indicator:
 class Reference:
     """All reference data, loaded and checked."""
 
-    schools: dict[str, School]
+    schools: dict[str, School]  # keyed by canonical code (see normalize_code)
     calendar: CycleCalendar
     indicators: tuple[Indicator, ...]
+    warnings: tuple[str, ...] = ()  # things ignored while loading, e.g. unknown registry columns
+    directory: Path | None = None
 
     def school(self, code: object) -> School | None:
-        """Return the school for a code as typed (spaces, case and Unicode form ignored), or None."""
-        if code is None:
+        """Return the school for a code as typed (spaces, case, Unicode form, number cells), or None."""
+        key = normalize_code(code)
+        if not key:
             return None
-        return self.schools.get(_CODE_NOISE.sub("", nfc(str(code))).upper())
+        found = self.schools.get(key)
+        if found is not None:
+            return found
+        # A code cell a spreadsheet stored as text "79000701.0" (a number turned to text).
+        number = _NUMBER_TEXT.match(key)
+        if number and number.group(1) in self.schools:
+            return self.schools[number.group(1)]
+        # A number cell lost the leading zeros of an all-digit code; match only when one code fits.
+        digits = number.group(1) if number else key
+        if isinstance(code, int | float) or number or (digits.isdigit() and not digits.startswith("0")):
+            fits = self._by_digits.get(digits.lstrip("0"), ())
+            if len(fits) == 1:
+                return fits[0]
+        return None
+
+    @cached_property
+    def _by_digits(self) -> dict[str, tuple[School, ...]]:
+        index: dict[str, list[School]] = {}
+        for code, school in sorted(self.schools.items()):
+            if code.isdigit():
+                index.setdefault(code.lstrip("0"), []).append(school)
+        return {key: tuple(items) for key, items in index.items()}
+
+    def fingerprint(self) -> dict[str, str]:
+        """Return the sha256 of each reference file this data was loaded from, by file name."""
+        if self.directory is None:
+            return {}
+        return fingerprint(self.directory)
 
     def expected_schools(self, cycle_id: str) -> list[School]:
         """Return the active schools open during the cycle's period, exempt ones included, by code."""
@@ -306,12 +359,27 @@ def load_reference(directory: Path) -> Reference:
     """Load and check the three reference files; raise ReferenceDataError listing every mistake."""
     directory = Path(directory)
     errors = _Errors()
-    schools = _load_schools(directory / SCHOOLS_FILE, errors)
+    warnings: list[str] = []
+    schools = _load_schools(directory / SCHOOLS_FILE, errors, warnings)
     calendar = _load_calendar(directory / CYCLES_FILE, errors)
     indicators = _load_indicators(directory / INDICATORS_FILE, errors)
     if errors.items or calendar is None:
         raise ReferenceDataError(errors.items or [f"{_display(directory / CYCLES_FILE)}: unusable"])
-    return Reference(schools=schools, calendar=calendar, indicators=indicators)
+    for warning in warnings:
+        log.warning("%s", warning)
+    return Reference(schools=schools, calendar=calendar, indicators=indicators,
+                     warnings=tuple(warnings), directory=directory)
+
+
+def fingerprint(directory: Path) -> dict[str, str]:
+    """Return {file name: sha256 hex} of the reference files in `directory` (the manifest's record)."""
+    directory = Path(directory)
+    result: dict[str, str] = {}
+    for name in (SCHOOLS_FILE, CYCLES_FILE, INDICATORS_FILE):
+        path = directory / name
+        if path.is_file():
+            result[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return result
 
 
 def _read_text(path: Path, source: str, errors: _Errors) -> str | None:
@@ -334,7 +402,7 @@ def _read_text(path: Path, source: str, errors: _Errors) -> str | None:
 # ---- schools.csv
 
 
-def _load_schools(path: Path, errors: _Errors) -> dict[str, School]:
+def _load_schools(path: Path, errors: _Errors, warnings: list[str]) -> dict[str, School]:
     source = _display(path)
     text = _read_text(path, source, errors)
     if text is None:
@@ -352,13 +420,16 @@ def _load_schools(path: Path, errors: _Errors) -> dict[str, School]:
                 continue
             if header is None:
                 header = [cell.strip().casefold() for cell in record]
-                if not _check_header(header, source, line, errors):
+                if not _check_header(header, source, line, errors, warnings):
                     return {}
                 continue
             if len(record) != len(header):
                 errors.add(source, line, f"{len(record)} fields where the header has {len(header)}")
                 continue
-            school = _parse_school(dict(zip(header, record, strict=True)), source, line, errors)
+            row = {column: "" for column in OPTIONAL_SCHOOL_COLUMNS}
+            row.update((column, cell) for column, cell in zip(header, record, strict=True)
+                       if column in SCHOOL_COLUMNS)
+            school = _parse_school(row, source, line, errors)
             if school is None:
                 continue
             if school.code in code_lines:
@@ -370,22 +441,24 @@ def _load_schools(path: Path, errors: _Errors) -> dict[str, School]:
     except csv.Error as exc:
         errors.add(source, reader.line_num, f"not valid CSV ({exc})")
     if header is None:
-        errors.add(source, None, "empty file; expected a header line: " + ",".join(SCHOOL_COLUMNS))
+        errors.add(source, None, "empty file; expected a header line: " + ",".join(REQUIRED_SCHOOL_COLUMNS))
     return schools
 
 
-def _check_header(header: list[str], source: str, line: int, errors: _Errors) -> bool:
-    missing = [column for column in SCHOOL_COLUMNS if column not in header]
+def _check_header(header: list[str], source: str, line: int, errors: _Errors,
+                  warnings: list[str]) -> bool:
+    missing = [column for column in REQUIRED_SCHOOL_COLUMNS if column not in header]
     unknown = [column for column in header if column not in SCHOOL_COLUMNS]
-    duplicated = sorted({column for column in header if header.count(column) > 1})
+    duplicated = sorted({column for column in header if header.count(column) > 1 and column in SCHOOL_COLUMNS})
     if missing:
         errors.add(source, line, "missing column(s) " + ", ".join(missing))
     if unknown:
-        errors.add(source, line, "unknown column(s) " + ", ".join(repr(c) for c in unknown)
-                   + "; expected " + ", ".join(SCHOOL_COLUMNS))
+        # SPEC §2: an office may keep its own columns (a phone number, a note); they are not ours.
+        warnings.append(f"{source} line {line}: ignored unknown column(s) "
+                        + ", ".join(repr(c) for c in unknown) + "; known: " + ", ".join(SCHOOL_COLUMNS))
     if duplicated:
         errors.add(source, line, "repeated column(s) " + ", ".join(duplicated))
-    return not (missing or unknown or duplicated)
+    return not (missing or duplicated)
 
 
 def _parse_school(row: dict[str, str], source: str, line: int, errors: _Errors) -> School | None:
@@ -394,10 +467,10 @@ def _parse_school(row: dict[str, str], source: str, line: int, errors: _Errors) 
     def fail(problem: str) -> None:
         errors.add(source, line, problem)
 
-    code = row["code"].strip()
+    code = normalize_code(row["code"])
     if not _SCHOOL_CODE.match(code):
-        fail(f"code '{code}' must be upper-case ASCII letters and digits, starting with a letter "
-             "(e.g. MN001)")
+        fail(f"code '{row['code'].strip()}' must be 1–{SCHOOL_CODE_MAX} letters, digits, '-', '_' or '.', "
+             "starting with a letter or digit (e.g. 79000701 or MN-01)")
     name = " ".join(row["name"].split())
     if not name:
         fail("name is empty")

@@ -309,8 +309,11 @@ def test_nfd_registry_is_normalised(ref_dir: Path) -> None:
         ("TH031", {"exempt_cycles": "2023-H1;HK1"}, "exempt cycle 'HK1'"),
         ("MN001", {"active": "maybe"}, "active 'maybe' is not true or false"),
         ("MN001", {"active": ""}, "active ''"),
-        ("MN003", {"code": "mn003"}, "code 'mn003' must be upper-case"),
+        ("MN003", {"code": "MN/003"}, "code 'MN/003' must be 1–20 letters, digits, '-', '_' or '.'"),
+        ("MN003", {"code": "-MN003"}, "code '-MN003' must be"),
+        ("MN003", {"code": "A" * 21}, "code '" + "A" * 21 + "' must be"),
         ("MN003", {"code": "MN001"}, "code 'MN001' is already used on line 2"),
+        ("MN003", {"code": " mn 001"}, "code 'MN001' is already used on line 2"),
         ("MN005", {"name": "  "}, "name is empty"),
     ],
 )
@@ -338,10 +341,11 @@ def test_registry_row_with_wrong_field_count(ref_dir: Path) -> None:
 
 
 def test_registry_header_mistakes(ref_dir: Path) -> None:
-    _replace(ref_dir / "schools.csv", "exempt_cycles", "exempt")
+    _replace(ref_dir / "schools.csv", "ownership", "owner")
+    _replace(ref_dir / "schools.csv", "exempt_cycles", "level")
     errors = _errors(ref_dir)
-    assert any("schools.csv line 1: missing column(s) exempt_cycles" in error for error in errors), errors
-    assert any("schools.csv line 1: unknown column(s) 'exempt'" in error for error in errors), errors
+    assert any("schools.csv line 1: missing column(s) ownership" in error for error in errors), errors
+    assert any("schools.csv line 1: repeated column(s) level" in error for error in errors), errors
 
 
 def test_registry_lines_are_physical_lines(ref_dir: Path) -> None:
