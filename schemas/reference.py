@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import hashlib
+import io
 import itertools
 import logging
 import math
@@ -47,7 +47,7 @@ DIRECTIONS = (">=", "<=")
 
 _CYCLE_ID = re.compile(r"^([12]\d{3})-H([12])$")
 # Ministry codes are all digits (leading zeros matter); office codes mix letters, digits, - _ and .
-_SCHOOL_CODE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,%d}$" % (SCHOOL_CODE_MAX - 1))
+_SCHOOL_CODE = re.compile(rf"^[A-Z0-9][A-Z0-9._-]{{0,{SCHOOL_CODE_MAX - 1}}}$")
 _NUMBER_TEXT = re.compile(r"^(\d+)\.0+$")
 _INDICATOR_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,15}$")
 _WARD = re.compile(r"^(?:phuong|p\.?)\s*0*(\d{1,2})$")
@@ -449,7 +449,7 @@ def _check_header(header: list[str], source: str, line: int, errors: _Errors,
                   warnings: list[str]) -> bool:
     missing = [column for column in REQUIRED_SCHOOL_COLUMNS if column not in header]
     unknown = [column for column in header if column not in SCHOOL_COLUMNS]
-    duplicated = sorted({column for column in header if header.count(column) > 1 and column in SCHOOL_COLUMNS})
+    duplicated = sorted({c for c in header if header.count(c) > 1 and c in SCHOOL_COLUMNS})
     if missing:
         errors.add(source, line, "missing column(s) " + ", ".join(missing))
     if unknown:
