@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.registry import app as registry_app
 from config.settings import get_settings
 
 # Prefect's ephemeral server would try to phone home; office machines may be offline.
@@ -31,6 +32,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(registry_app, name="registry")
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 

@@ -429,7 +429,7 @@ def _load_schools(path: Path, errors: _Errors, warnings: list[str]) -> dict[str,
             row = {column: "" for column in OPTIONAL_SCHOOL_COLUMNS}
             row.update((column, cell) for column, cell in zip(header, record, strict=True)
                        if column in SCHOOL_COLUMNS)
-            school = _parse_school(row, source, line, errors)
+            school = _parse_school(row, lambda problem, line=line: errors.add(source, line, problem))
             if school is None:
                 continue
             if school.code in code_lines:
@@ -461,44 +461,53 @@ def _check_header(header: list[str], source: str, line: int, errors: _Errors,
     return not (missing or duplicated)
 
 
-def _parse_school(row: dict[str, str], source: str, line: int, errors: _Errors) -> School | None:
-    before = len(errors.items)
+def parse_school_row(row: Mapping[str, str]) -> tuple[School | None, list[str]]:
+    """Check one registry row (column -> text; optional columns may be absent); return it and problems."""
+    problems: list[str] = []
+    school = _parse_school({**dict.fromkeys(OPTIONAL_SCHOOL_COLUMNS, ""), **row}, problems.append)
+    return (None if problems else school), problems
 
-    def fail(problem: str) -> None:
-        errors.add(source, line, problem)
+
+def _parse_school(row: Mapping[str, str], fail: Callable[[str], None]) -> School | None:
+    problems = 0
+
+    def failed(problem: str) -> None:
+        nonlocal problems
+        problems += 1
+        fail(problem)
 
     code = normalize_code(row["code"])
     if not _SCHOOL_CODE.match(code):
-        fail(f"code '{row['code'].strip()}' must be 1–{SCHOOL_CODE_MAX} letters, digits, '-', '_' or '.', "
+        failed(f"code '{row['code'].strip()}' must be 1–{SCHOOL_CODE_MAX} letters, digits, '-', '_' or '.', "
              "starting with a letter or digit (e.g. 79000701 or MN-01)")
     name = " ".join(row["name"].split())
     if not name:
-        fail("name is empty")
+        failed("name is empty")
     level = row["level"].strip()
     if level not in SCHOOL_LEVELS.codes:
-        fail(f"level '{level}' is not one of " + ", ".join(SCHOOL_LEVELS.codes))
+        failed(f"level '{level}' is not one of " + ", ".join(SCHOOL_LEVELS.codes))
     ownership = row["ownership"].strip()
     if ownership not in OWNERSHIPS.codes:
-        fail(f"ownership '{ownership}' is not one of " + ", ".join(OWNERSHIPS.codes))
+        failed(f"ownership '{ownership}' is not one of " + ", ".join(OWNERSHIPS.codes))
     ward = _parse_ward(row["ward"])
     if ward is None:
-        fail(f"ward '{row['ward'].strip()}' is not one of Phường 1 … Phường {WARD_COUNT}")
+        failed(f"ward '{row['ward'].strip()}' is not one of Phường 1 … Phường {WARD_COUNT}")
     emails: list[str] = []
     for address in row["emails"].split(";"):
         address = address.strip()
         if not address:
             continue
         if not _EMAIL.match(address):
-            fail(f"e-mail '{address}' is not a valid address (several are separated by ';')")
+            failed(f"e-mail '{address}' is not a valid address (several are separated by ';')")
         elif address.casefold() not in {known.casefold() for known in emails}:
             emails.append(address)
     active = _parse_bool(row["active"])
     if active is None:
-        fail(f"active '{row['active'].strip()}' is not true or false")
-    opened = _parse_csv_date(row["opened"], "opened", fail)
-    closed = _parse_csv_date(row["closed"], "closed", fail)
+        failed(f"active '{row['active'].strip()}' is not true or false")
+    opened = _parse_csv_date(row["opened"], "opened", failed)
+    closed = _parse_csv_date(row["closed"], "closed", failed)
     if opened and closed and opened > closed:
-        fail(f"opened {opened.isoformat()} is after closed {closed.isoformat()}")
+        failed(f"opened {opened.isoformat()} is after closed {closed.isoformat()}")
     exempt: set[str] = set()
     for item in row["exempt_cycles"].split(";"):
         item = item.strip()
@@ -507,8 +516,8 @@ def _parse_school(row: dict[str, str], source: str, line: int, errors: _Errors) 
         if _CYCLE_ID.match(item):
             exempt.add(item)
         else:
-            fail(f"exempt cycle '{item}' is not a cycle id like 2023-H1 (several are separated by ';')")
-    if len(errors.items) > before:
+            failed(f"exempt cycle '{item}' is not a cycle id like 2023-H1 (several are separated by ';')")
+    if problems:
         return None
     assert ward is not None and active is not None
     return School(code, name, level, ownership, ward, tuple(emails), active, opened, closed,
