@@ -182,10 +182,13 @@ class CycleCalendar:
         cycles: Iterable[Cycle] = (),
         default_rule: Mapping[int, HalfYearRule] = DEFAULT_RULE,
         timezone: ZoneInfo = TIMEZONE,
+        valid_years: tuple[int, int] | None = None,
     ) -> None:
         self._listed = {cycle.id: cycle for cycle in cycles}
         self._rule = dict(default_rule)
         self.timezone = timezone
+        # First and last year the default rule applies to; None: every year (no range configured).
+        self.valid_years = valid_years
 
     @property
     def listed(self) -> tuple[Cycle, ...]:
@@ -193,13 +196,18 @@ class CycleCalendar:
         return tuple(sorted(self._listed.values(), key=lambda cycle: cycle.id))
 
     def get(self, cycle_id: str) -> Cycle | None:
-        """Return the cycle for an id like `2023-H1`, listed or by the default rule; None if malformed."""
+        """Return the cycle for an id like `2023-H1`, listed or by the default rule within the valid
+        years; None if malformed or outside the calendar."""
         parsed = _parse_cycle_id(cycle_id)
         if parsed is None:
             return None
         year, half = parsed
-        canonical = f"{year}-H{half}"
-        return self._listed.get(canonical) or self._rule[half].cycle(year, half, self.timezone)
+        listed = self._listed.get(f"{year}-H{half}")
+        if listed is not None:
+            return listed
+        if self.valid_years is not None and not self.valid_years[0] <= year <= self.valid_years[1]:
+            return None
+        return self._rule[half].cycle(year, half, self.timezone)
 
     def open_at(self, moment: dt.datetime) -> Cycle:
         """Return the earliest cycle whose deadline has not passed at `moment` (naive = local time)."""
@@ -676,11 +684,13 @@ def _load_calendar(path: Path, errors: _Errors) -> CycleCalendar | None:
     source, root = _read_yaml(path, errors)
     if root is None:
         return None
-    top = _mapping(root, "the calendar", source, errors, ("timezone", "default_rule", "cycles"))
+    top = _mapping(root, "the calendar", source, errors, ("timezone", "default_rule", "cycles"),
+                   ("valid_years",))
     if top is None:
         return None
     timezone = _timezone(top.get("timezone"), source, errors)
     rule = _default_rule(top.get("default_rule"), source, errors)
+    valid_years = _valid_years(top.get("valid_years"), source, errors)
     cycles: list[Cycle] = []
     lines: dict[str, int] = {}
     for item in _sequence(top.get("cycles"), "cycles", source, errors):
@@ -705,7 +715,20 @@ def _load_calendar(path: Path, errors: _Errors) -> CycleCalendar | None:
                        f"({earlier.deadline.isoformat()})")
     if len(errors.items) > before or timezone is None or rule is None:
         return None
-    return CycleCalendar(cycles, rule, timezone)
+    return CycleCalendar(cycles, rule, timezone, valid_years)
+
+
+def _valid_years(node: _Node | None, source: str, errors: _Errors) -> tuple[int, int] | None:
+    """Read `valid_years: [first, last]`, the years the default rule makes cycles for."""
+    if node is None or (node.value is None and node.children is None):
+        return None
+    items = node.children if isinstance(node.children, list) else None
+    years = [item.value for item in items] if items is not None else []
+    if (len(years) != 2 or not all(isinstance(y, int) and not isinstance(y, bool) for y in years)
+            or not 2000 <= years[0] <= years[1] <= 2999):
+        errors.add(source, node.line, "valid_years must be [first year, last year], e.g. [2023, 2030]")
+        return None
+    return years[0], years[1]
 
 
 def _next_half(cycle_id: str) -> tuple[int, int] | None:
