@@ -356,8 +356,7 @@ def demo(
     console.print(f"1. {len(expected)} templates for {cycle} in {templates}")
 
     with console.status("Simulating the schools' submissions…"):
-        truth = generate_demo_data(reference, cycle, inbox, seed=seed)
-        truth = truth.rename(demo_dir / truth.name)  # the truth file is not a submission
+        truth = generate_demo_data(reference, cycle, inbox, seed=seed)  # answers beside the inbox
     files = sorted(path for path in inbox.iterdir() if path.is_file())
     console.print(f"2. {len(files)} demo submissions in {inbox} (answers in {truth})")
 
