@@ -249,7 +249,20 @@ class Indicator:
     groups: tuple[str, ...]  # audience-group codes; empty for manual indicators
     manual: bool
     direction: str  # ">=": met when value >= target; "<=": met when value <= target
-    value: float | None = None  # the office's figure, manual indicators only
+    value: float | None = None  # legacy single figure for every cycle; prefer `values`
+    # The office's figure per cycle id (`values: {2023-H1: 12}`), manual indicators only.
+    values: Mapping[str, float] = field(default_factory=dict, hash=False)
+
+    def value_for(self, cycle_id: str) -> float | None:
+        """Return the office's figure for a cycle; None when not entered for it.
+
+        A catalog with per-cycle `values` never lends one cycle's figure to another; the legacy single
+        `value` (no cycle given) stands for every cycle, as it always did.
+        """
+        if self.values:
+            parsed = _parse_cycle_id(cycle_id)
+            return self.values.get(f"{parsed[0]}-H{parsed[1]}") if parsed else None
+        return self.value
 
     def is_met(self, value: float | None) -> bool | None:
         """Return whether a value meets the target, or None when either is missing."""
@@ -820,7 +833,7 @@ def _cycle(node: _Node, timezone: ZoneInfo, source: str, errors: _Errors) -> Cyc
 # ---- indicators.yaml
 
 _INDICATOR_REQUIRED = ("code", "name", "program", "unit")
-_INDICATOR_OPTIONAL = ("goal", "target", "direction", "formula", "manual", "value", "note")
+_INDICATOR_OPTIONAL = ("goal", "target", "direction", "formula", "manual", "value", "values", "note")
 
 
 def _load_indicators(path: Path, errors: _Errors) -> tuple[Indicator, ...]:
@@ -875,6 +888,12 @@ def _indicator(node: _Node, source: str, errors: _Errors) -> Indicator | None:
         manual = manual_node.value is True
     groups = _groups(keys.get("formula"), what, source, errors)
     value = _number(keys.get("value"), f"{what}: value", source, errors)
+    values = _cycle_values(keys.get("values"), what, source, errors)
+    if value is not None and values:
+        errors.add(source, keys["value"].line, f"{what}: has both value and values; keep only the "
+                   "per-cycle values (e.g. values: {2023-H1: 12})")
+    if not manual and values:
+        errors.add(source, keys["values"].line, f"{what}: values are only for manual indicators")
     if manual and "formula" in keys:
         errors.add(source, keys["formula"].line, f"{what}: has both a formula and manual: true; keep one")
     if not manual and "formula" not in keys:
@@ -884,7 +903,27 @@ def _indicator(node: _Node, source: str, errors: _Errors) -> Indicator | None:
                    "ones are calculated from the submissions")
     if len(errors.items) > before:
         return None
-    return Indicator(code, name, program, goal, unit, target, groups, manual, direction, value)
+    return Indicator(code, name, program, goal, unit, target, groups, manual, direction, value, values)
+
+
+def _cycle_values(node: _Node | None, what: str, source: str, errors: _Errors) -> dict[str, float]:
+    """Read `values: {2023-H1: 12, 2023-H2: null}`; a null means not entered yet."""
+    if node is None or (node.value is None and node.children is None):
+        return {}
+    if not isinstance(node.children, dict):
+        errors.add(source, node.line, f"{what}: values must map cycle ids to numbers, e.g. "
+                   "values: {2023-H1: 12}")
+        return {}
+    values: dict[str, float] = {}
+    for key, child in node.children.items():
+        parsed = _parse_cycle_id(key)
+        if parsed is None:
+            errors.add(source, child.line, f"{what}: values key '{key}' is not a cycle id like 2023-H1")
+            continue
+        number = _number(child, f"{what}: value for {key}", source, errors)
+        if number is not None:
+            values[f"{parsed[0]}-H{parsed[1]}"] = number
+    return values
 
 
 def _groups(node: _Node | None, what: str, source: str, errors: _Errors) -> tuple[str, ...]:
