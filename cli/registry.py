@@ -83,3 +83,44 @@ def import_list(
     write_registry(target, imported.schools)
     console.print(f"Wrote {len(imported.schools)} school(s) to {target}. Run `gec init` to load them.",
                   markup=False)
+
+
+@app.command()
+def snapshot(
+    cycle: Annotated[str, typer.Option(help="Cycle id, e.g. 2023-H1")],
+    refresh: Annotated[bool, typer.Option("--refresh", help="Retake it from the registry file as it is now")]
+    = False,
+) -> None:
+    """Show how a cycle's registry snapshot differs from the registry file; retake it with --refresh.
+
+    A cycle's snapshot (who is expected, exempt, and each school's name, level, ownership and ward) is
+    fixed once its period has started, so editing the registry never changes a past cycle's report.
+    """
+    from sqlalchemy.orm import Session
+
+    from db.engine import DatabaseUnavailable, make_engine
+    from db.setup import snapshot_drift, sync_cycle, sync_schools, upgrade_database
+
+    reference = _reference()
+    the_cycle = reference.calendar.get(cycle)
+    if the_cycle is None:
+        raise _fail(f"unknown cycle {cycle!r}: use YYYY-H1 or YYYY-H2 within the calendar", EXIT_USAGE)
+    try:
+        upgrade_database(None)
+        with Session(make_engine()) as session, session.begin():
+            sync_schools(session, reference)
+            drift = snapshot_drift(session, reference, the_cycle.id)
+            if refresh and drift:
+                sync_cycle(session, reference, the_cycle.id, refresh=True)
+    except DatabaseUnavailable as exc:
+        raise _fail(str(exc)) from exc
+    for code, changes in drift.items():
+        parts = [f"{name}: {old!r} -> {new!r}" for name, (old, new) in changes.items()]
+        console.print(f"{code}  " + "; ".join(parts), markup=False)
+    if not drift:
+        console.print(f"The {the_cycle.id} snapshot matches the registry file.", markup=False)
+    elif refresh:
+        console.print(f"Retook the {the_cycle.id} snapshot: {len(drift)} school(s) changed.", markup=False)
+    else:
+        console.print(f"{len(drift)} school(s) differ; the {the_cycle.id} snapshot is unchanged. Run again "
+                      "with --refresh to retake it (this changes the cycle's reports).", markup=False)
