@@ -225,7 +225,8 @@ class CycleCalendar:
             # From next year on, any cycle further out is due later than one already found.
             if upcoming and offset >= 1:
                 return min(upcoming, key=lambda cycle: (cycle.deadline_end, cycle.id))
-        raise LookupError(f"no reporting cycle is open at {moment.isoformat()}")
+        raise LookupError(f"no reporting cycle is open at {moment.isoformat()}: list one in cycles.yaml "
+                          "or extend its valid_years")
 
     def previous(self, cycle_id: str) -> str:
         """Return the id of the cycle before `cycle_id` (2023-H1 -> 2022-H2); ValueError if malformed."""
