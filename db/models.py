@@ -154,7 +154,7 @@ class RegistryEntry(Base):
     level: Mapped[str] = mapped_column(String(16))
     ownership: Mapped[str] = mapped_column(String(16))
     ward: Mapped[str] = mapped_column(String(64))
-    taken_at: Mapped[dt.datetime] = mapped_column(default=utcnow)  # when these values were copied
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)  # when these values were copied
 
     cycle: Mapped[Cycle] = relationship(back_populates="registry_entries")
     school: Mapped[School] = relationship()

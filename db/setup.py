@@ -111,7 +111,7 @@ def sync_cycle(
     planned = registry_snapshot(reference, source.id)
     if set(planned) - set(session.scalars(select(models.School.code))):
         sync_schools(session, reference)  # the file names a school the database has not seen yet
-    taken_at = dt.datetime.now(dt.UTC)
+    recorded_at = dt.datetime.now(dt.UTC)
     for code in sorted(planned.keys() | entries.keys()):
         entry = entries.get(code)
         values = planned.get(code)
@@ -119,14 +119,14 @@ def sync_cycle(
             if entry is not None and (entry.expected or entry.exempt):
                 # No longer expected: the row stays (with the names it had) so the change is visible.
                 _set_changed(entry, expected=False, exempt=False)
-                entry.taken_at = taken_at
+                entry.recorded_at = recorded_at
             continue
         if entry is None:
             entry = models.RegistryEntry(cycle_id=source.id, school_code=code)
             session.add(entry)
         if any(getattr(entry, name, None) != value for name, value in values.items()):
             _set_changed(entry, **values)
-            entry.taken_at = taken_at
+            entry.recorded_at = recorded_at
     session.flush()
     return row
 

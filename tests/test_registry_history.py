@@ -136,7 +136,7 @@ def test_migration_fills_the_snapshot_of_existing_rows(database_url: str) -> Non
         assert entry is not None
         assert (entry.name, entry.level, entry.ownership, entry.ward) == (
             "Trường Mầm non A", "mam_non", "cong_lap", "Phường 4")
-        assert entry.taken_at == moment.replace(tzinfo=dt.UTC)
+        assert entry.recorded_at == moment.replace(tzinfo=dt.UTC)
     command.downgrade(alembic_config(database_url), "0002")  # and back, without losing the rows
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM registry_entries")).scalar() == 1

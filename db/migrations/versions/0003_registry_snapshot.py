@@ -33,25 +33,25 @@ def upgrade() -> None:
     with op.batch_alter_table("registry_entries") as batch_op:
         for name, type_ in COLUMNS:
             batch_op.add_column(sa.Column(name, type_, nullable=True))
-        batch_op.add_column(sa.Column("taken_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=True))
     for name, _ in COLUMNS:
         op.execute(
             f"UPDATE registry_entries SET {name} = "
             f"(SELECT schools.{name} FROM schools WHERE schools.code = registry_entries.school_code)"
         )
     op.execute(
-        "UPDATE registry_entries SET taken_at = "
+        "UPDATE registry_entries SET recorded_at = "
         "(SELECT cycles.updated_at FROM cycles WHERE cycles.id = registry_entries.cycle_id)"
     )
     with op.batch_alter_table("registry_entries") as batch_op:
         for name, type_ in COLUMNS:
             batch_op.alter_column(name, existing_type=type_, nullable=False)
-        batch_op.alter_column("taken_at", existing_type=sa.DateTime(timezone=True), nullable=False)
+        batch_op.alter_column("recorded_at", existing_type=sa.DateTime(timezone=True), nullable=False)
 
 
 def downgrade() -> None:
     """Downgrade the schema."""
     with op.batch_alter_table("registry_entries") as batch_op:
-        batch_op.drop_column("taken_at")
+        batch_op.drop_column("recorded_at")
         for name, _ in reversed(COLUMNS):
             batch_op.drop_column(name)
