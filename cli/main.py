@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.registry import app as registry_app
 from config.private_files import use_private_umask
 from config.settings import get_settings
 
@@ -33,6 +34,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(registry_app, name="registry")
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
@@ -365,8 +367,7 @@ def demo(
     console.print(f"1. {len(expected)} templates for {cycle} in {templates}")
 
     with console.status("Simulating the schools' submissions…"):
-        truth = generate_demo_data(reference, cycle, inbox, seed=seed)
-        truth = truth.rename(demo_dir / truth.name)  # the truth file is not a submission
+        truth = generate_demo_data(reference, cycle, inbox, seed=seed)  # answers beside the inbox
     files = sorted(path for path in inbox.iterdir() if path.is_file())
     console.print(f"2. {len(files)} demo submissions in {inbox} (answers in {truth})")
 

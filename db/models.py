@@ -135,10 +135,13 @@ class Cycle(Base):
 
 
 class RegistryEntry(Base):
-    """The registry as it stood for one cycle: whether a school was expected to report, or exempt.
+    """The registry as it stood for one cycle: whether a school was expected to report, or exempt,
+    and its name, level, ownership and ward then.
 
-    Completeness (SPEC §4) is computed against these rows, so schools opened or closed mid-year and
-    per-cycle exemptions keep their meaning after the registry file changes.
+    Completeness (SPEC §4) and a rebuilt report read these rows, so schools opened, closed, renamed or
+    set inactive later and per-cycle exemptions keep their meaning after the registry file changes.
+    A cycle's rows are taken once (`db.setup.sync_cycle`) and changed only by `gec registry snapshot
+    --refresh` (until the cycle's period starts they follow the file).
     """
 
     __tablename__ = "registry_entries"
@@ -147,6 +150,11 @@ class RegistryEntry(Base):
     school_code: Mapped[str] = mapped_column(ForeignKey("schools.code"), primary_key=True)
     expected: Mapped[bool] = mapped_column(Boolean)
     exempt: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(16))
+    ownership: Mapped[str] = mapped_column(String(16))
+    ward: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)  # when these values were copied
 
     cycle: Mapped[Cycle] = relationship(back_populates="registry_entries")
     school: Mapped[School] = relationship()

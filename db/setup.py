@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.private_files import tighten
-from config.settings import PROJECT_ROOT, get_settings
+from config.settings import PROJECT_ROOT, TIMEZONE, get_settings
 from db import models
 from db.engine import make_engine, normalize_url
 from schemas.reference import Reference
@@ -45,10 +46,10 @@ def check_database(url: str | None = None) -> None:
 
 
 def init_database(url: str | None, reference: Reference, cycle_ids: Iterable[str] = ()) -> None:
-    """Migrate to head, then upsert schools, cycles and the per-cycle registry; safe to run again.
+    """Migrate to head, then upsert schools and cycles; take the registry snapshot of cycles without one.
 
     Cycles loaded: those listed in the calendar, those passed in `cycle_ids`, and those already
-    stored (so a registry edit reaches cycles that intake created by the default rule).
+    stored. A cycle's snapshot, once its period has started, is not retaken here (see `sync_cycle`).
     """
     upgrade_database(url)
     engine = make_engine(url)
@@ -94,15 +95,21 @@ def sync_schools(session: Session, reference: Reference) -> None:
     session.flush()
 
 
-def sync_cycle(session: Session, reference: Reference, cycle_id: str) -> models.Cycle:
-    """Upsert one cycle from the calendar and the registry as it stands for it; return the cycle row.
+def sync_cycle(
+    session: Session, reference: Reference, cycle_id: str, *, refresh: bool = False,
+    today: dt.date | None = None,
+) -> models.Cycle:
+    """Upsert one cycle from the calendar and take its registry snapshot if it has none; return the row.
 
+    The snapshot (`registry_entries`: who is expected, exempt, and each school's name, level,
+    ownership and ward) is fixed once taken, so a past cycle's report rebuilt with the same `as_of`
+    does not change when the registry file does. Until the cycle's period starts it still follows the
+    file; afterwards only `refresh=True` (`gec registry snapshot --refresh`) retakes it.
     Intake calls this for the cycle open when a file arrived, which the calendar may not list.
-    Call `sync_schools` first in a fresh database.
     """
     source = reference.calendar.get(cycle_id)
     if source is None:
-        raise ValueError(f"malformed cycle id {cycle_id!r}; expected YYYY-H1 or YYYY-H2")
+        raise ValueError(f"unknown cycle {cycle_id!r}: not YYYY-H1/YYYY-H2 or outside the calendar")
     listed = {cycle.id for cycle in reference.calendar.listed}
     row = session.get(models.Cycle, source.id)
     if row is None:
@@ -116,27 +123,76 @@ def sync_cycle(session: Session, reference: Reference, cycle_id: str) -> models.
         deadline_end=source.deadline_end,
         listed=source.id in listed,
     )
-    expected = {school.code for school in reference.expected_schools(source.id)}
-    entries = {
-        entry.school_code: entry
-        for entry in session.scalars(
-            select(models.RegistryEntry).where(models.RegistryEntry.cycle_id == source.id)
-        )
-    }
-    known = set(session.scalars(select(models.School.code)))
-    for code in sorted(known | entries.keys()):
-        school = reference.schools.get(code)
-        is_expected = code in expected
-        is_exempt = school is not None and is_expected and reference.is_exempt(school, source.id)
+    entries = _entries(session, source.id)
+    today = today or dt.datetime.now(TIMEZONE).date()
+    if entries and today >= source.period_start and not refresh:
+        session.flush()
+        return row
+    planned = registry_snapshot(reference, source.id)
+    if set(planned) - set(session.scalars(select(models.School.code))):
+        sync_schools(session, reference)  # the file names a school the database has not seen yet
+    recorded_at = dt.datetime.now(dt.UTC)
+    for code in sorted(planned.keys() | entries.keys()):
         entry = entries.get(code)
+        values = planned.get(code)
+        if values is None:
+            if entry is not None and (entry.expected or entry.exempt):
+                # No longer expected: the row stays (with the names it had) so the change is visible.
+                _set_changed(entry, expected=False, exempt=False)
+                entry.recorded_at = recorded_at
+            continue
         if entry is None:
-            if not is_expected:
-                continue  # keep the table to the schools that concern the cycle
             entry = models.RegistryEntry(cycle_id=source.id, school_code=code)
             session.add(entry)
-        _set_changed(entry, expected=is_expected, exempt=is_exempt)
+        if any(getattr(entry, name, None) != value for name, value in values.items()):
+            _set_changed(entry, **values)
+            entry.recorded_at = recorded_at
     session.flush()
     return row
+
+
+def registry_snapshot(reference: Reference, cycle_id: str) -> dict[str, dict[str, object]]:
+    """Return the snapshot the registry file gives for a cycle: per expected school, its stored values."""
+    return {
+        school.code: {
+            "expected": True,
+            "exempt": reference.is_exempt(school, cycle_id),
+            "name": school.name,
+            "level": school.level,
+            "ownership": school.ownership,
+            "ward": school.ward,
+        }
+        for school in reference.expected_schools(cycle_id)
+    }
+
+
+def snapshot_drift(session: Session, reference: Reference, cycle_id: str) -> dict[str, dict[str, tuple]]:
+    """Return how the stored snapshot of a cycle differs from the file: {code: {field: (stored, file)}}."""
+    planned = registry_snapshot(reference, cycle_id)
+    entries = _entries(session, cycle_id)
+    drift: dict[str, dict[str, tuple]] = {}
+    for code in sorted(planned.keys() | entries.keys()):
+        entry, wanted = entries.get(code), planned.get(code)
+        if entry is None:
+            assert wanted is not None
+            drift[code] = {name: (None, wanted[name]) for name in SNAPSHOT_FIELDS}
+        elif wanted is None:
+            if entry.expected:
+                drift[code] = {"expected": (True, False)}
+        else:
+            changes = {name: (getattr(entry, name), wanted[name]) for name in SNAPSHOT_FIELDS
+                       if getattr(entry, name) != wanted[name]}
+            if changes:
+                drift[code] = changes
+    return drift
+
+
+SNAPSHOT_FIELDS = ("expected", "exempt", "name", "level", "ownership", "ward")
+
+
+def _entries(session: Session, cycle_id: str) -> dict[str, models.RegistryEntry]:
+    query = select(models.RegistryEntry).where(models.RegistryEntry.cycle_id == cycle_id)
+    return {entry.school_code: entry for entry in session.scalars(query)}
 
 
 def _copy_school(source: ReferenceSchool, row: models.School) -> None:

@@ -6,9 +6,11 @@ make mistakes (each injected so that it raises exactly the rule codes listed for
 sending a corrected file later; a few do harmless things the parser must accept silently; a few send
 .xls or .ods. Each file's modification time is its received time (the folder intake reads it).
 
-`truth.json` records, per file, the claimed school, received time, every rule code the file must raise
-(database-dependent `late`, `total_jump` and `unregistered_sender` excluded), whether it is late and
-its submission state, and per expected school its completeness state (SPEC §4).
+The truth file (`<out>.truth.json`, beside the folder it describes, never inside it: the drop folder
+holds only what schools sent, so `collect` never stores it) records, per file, the claimed school,
+received time, every rule code the file must raise (database-dependent `late`, `total_jump` and
+`unregistered_sender` excluded), whether it is late and its submission state, and per expected school
+its completeness state (SPEC §4).
 """
 
 from __future__ import annotations
@@ -41,7 +43,12 @@ from tasks.template.writer import CellValue, Style, WorkbookGrid, write_workbook
 if TYPE_CHECKING:
     from schemas.reference import Cycle, Reference, School
 
-TRUTH_FILE = "truth.json"
+TRUTH_FILE = "truth.json"  # the name tests and the demo give the truth file where they keep it
+TRUTH_SUFFIX = ".truth.json"
+# A file name must fit the file system (255 bytes on Linux, and Vietnamese letters take 2–3 bytes each)
+# and avoid characters Windows, macOS or a shell would refuse or misread.
+MAX_NAME_BYTES = 180
+_UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
 PRESCHOOL = "mam_non"
 MISSING_SHARE = 0.10
 MISTAKE_SHARE = 0.20
@@ -878,6 +885,15 @@ def _file_stem(school: School, cycle: Cycle, rng: random.Random, counter: list[i
     return rng.choice(patterns)()
 
 
+def safe_file_stem(stem: str, limit: int = MAX_NAME_BYTES) -> str:
+    """Return a file stem any file system accepts: no `/` or other reserved characters, bounded length."""
+    cleaned = " ".join(_UNSAFE_NAME.sub("-", unicodedata.normalize("NFC", stem)).split()).strip(" .-")
+    cleaned = cleaned or "bao cao"
+    while len(cleaned.encode("utf-8")) > limit:
+        cleaned = cleaned[:-1]
+    return cleaned.rstrip(" .-") or "bao cao"
+
+
 def _name_files(plans: list[_Plan], cycle: Cycle, rng: random.Random) -> None:
     used: set[str] = set()
     counter = [0]
@@ -887,7 +903,7 @@ def _name_files(plans: list[_Plan], cycle: Cycle, rng: random.Random) -> None:
             suffix = rng.choice((" (sửa)", " - đã sửa", " - bản sửa lần 2", "_sua", " (1)"))
             stem = stems[plan.school.code] + suffix
         else:
-            stem = _file_stem(plan.school, cycle, rng, counter)
+            stem = safe_file_stem(_file_stem(plan.school, cycle, rng, counter))
             stems[plan.school.code] = stem
         name = f"{stem}.{plan.file_format}"
         number = 2
@@ -965,29 +981,47 @@ def _school_states(
     return out
 
 
-def _clear_previous(out_dir: Path) -> None:
+def truth_path_for(out_dir: Path) -> Path:
+    """Return where the truth file of a demo folder goes: beside it, `<folder>.truth.json`."""
+    out_dir = Path(out_dir).resolve()
+    return out_dir.with_name(out_dir.name + TRUTH_SUFFIX)
+
+
+def _clear_previous(out_dir: Path, truth: Path) -> None:
     """Remove the files an earlier run listed in its truth file, so the folder matches the new one."""
-    truth = out_dir / TRUTH_FILE
-    if not truth.exists():
-        return
-    try:
-        listed = json.loads(truth.read_text(encoding="utf-8")).get("files", [])
-    except (ValueError, AttributeError):
-        return
-    for item in listed:
-        name = item.get("file") if isinstance(item, dict) else None
-        if isinstance(name, str) and Path(name).name == name:
-            (out_dir / name).unlink(missing_ok=True)
+    # An older version wrote truth.json inside the folder; clear what it listed, then the file itself.
+    for candidate in (truth, out_dir / TRUTH_FILE):
+        if not candidate.is_file():
+            continue
+        try:
+            listed = json.loads(candidate.read_text(encoding="utf-8")).get("files", [])
+        except (ValueError, AttributeError):
+            continue
+        for item in listed:
+            name = item.get("file") if isinstance(item, dict) else None
+            if isinstance(name, str) and Path(name).name == name:
+                (out_dir / name).unlink(missing_ok=True)
+        if candidate.parent == out_dir:
+            candidate.unlink()
 
 
-def generate_demo_data(reference: Reference, cycle_id: str, out_dir: Path, seed: int = 2023) -> Path:
-    """Write one cycle's synthetic submissions and truth.json into out_dir; return the truth path."""
+def generate_demo_data(
+    reference: Reference, cycle_id: str, out_dir: Path, seed: int = 2023, truth_path: Path | None = None
+) -> Path:
+    """Write one cycle's synthetic submissions into out_dir and the truth file beside it; return its path.
+
+    The truth file goes to `truth_path`, by default `<out_dir>.truth.json`; never inside `out_dir`.
+    """
     cycle = reference.calendar.get(cycle_id)
     if cycle is None:
         raise ValueError(f"malformed cycle id {cycle_id!r}; expected YYYY-H1 or YYYY-H2")
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
+    truth_path = Path(truth_path).resolve() if truth_path is not None else truth_path_for(out_dir)
+    if truth_path.parent == out_dir:
+        raise ValueError(f"the truth file {truth_path} must not be inside {out_dir}: collect would store it")
     out_dir.mkdir(parents=True, exist_ok=True)
-    _clear_previous(out_dir)
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    _clear_previous(out_dir, truth_path)
 
     rng = random.Random(f"{seed}:plan:{cycle.id}")
     plans, _missing = _assign(reference, cycle, rng)
@@ -1017,6 +1051,5 @@ def generate_demo_data(reference: Reference, cycle_id: str, out_dir: Path, seed:
         "files": files,
         "schools": _school_states(reference, cycle, plans, states),
     }
-    truth_path = out_dir / TRUTH_FILE
     truth_path.write_text(json.dumps(truth, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return truth_path

@@ -278,21 +278,35 @@ OWNERSHIPS = CodeList(
 # Cycle labels a clerk may type instead of `2023-H1`; matched after match_key().
 CYCLE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^(\d{4})\s*-?\s*h([12])$"), "{0}-H{1}"),
-    (re.compile(r"^6 thang dau nam (\d{4})$"), "{0}-H1"),
-    (re.compile(r"^6 thang cuoi nam (\d{4})$"), "{0}-H2"),
-    (re.compile(r"^nam (\d{4})$"), "{0}-H2"),
-    (re.compile(r"^(?:hoc ky|hk) ([12]) nam (\d{4})$"), "{1}-H{0}"),
+    (re.compile(r"^h([12])\s*[-/]?\s*(\d{4})$"), "{1}-H{0}"),
+    (re.compile(r"^(?:6|06|sau) thang dau nam (\d{4})$"), "{0}-H1"),
+    (re.compile(r"^(?:6|06|sau) thang cuoi nam (\d{4})$"), "{0}-H2"),
+)
+
+# Labels that name a period but not which half-year: a school-year semester ("Học kỳ 1 năm 2023",
+# "HK1 2023-2024": semester 1 runs September to January, across both halves) or a whole year
+# ("Năm 2023"; SPEC §3 once read it as H2, but a year report covers both halves). They are not
+# guessed: the workbook gets `unknown_cycle`, whose message asks for 2023-H1 or 2023-H2.
+AMBIGUOUS_CYCLE_PATTERNS: tuple[re.Pattern[str], ...] = (
+    re.compile(r"^(?:hoc ky|hk)\s*(?:[12]|i{1,2})\b.*\d{4}"),
+    re.compile(r"^(?:nam|nam hoc)\s+\d{4}(?:\s*-\s*\d{4})?$"),
 )
 
 
 def resolve_cycle(text: object) -> str | None:
-    """Return the cycle id (`2023-H1`) a typed cycle label stands for, or None."""
+    """Return the cycle id (`2023-H1`) a typed cycle label stands for, or None (unreadable or ambiguous)."""
     key = match_key(text)
     for pattern, template in CYCLE_PATTERNS:
         found = pattern.match(key)
         if found:
             return template.format(*found.groups())
     return None
+
+
+def is_ambiguous_cycle(text: object) -> bool:
+    """Return whether a cycle label names a semester or a whole year instead of a half-year."""
+    key = match_key(text)
+    return any(pattern.match(key) for pattern in AMBIGUOUS_CYCLE_PATTERNS)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import itertools
+import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -31,14 +33,22 @@ SCHOOLS_FILE = "schools.csv"
 CYCLES_FILE = "cycles.yaml"
 INDICATORS_FILE = "indicators.yaml"
 
-SCHOOL_COLUMNS = (
-    "code", "name", "level", "ownership", "ward", "emails", "active", "opened", "closed", "exempt_cycles",
-)
+# SPEC §2: the seven columns an office must give ...
+REQUIRED_SCHOOL_COLUMNS = ("code", "name", "level", "ownership", "ward", "emails", "active")
+# ... and the optional ones, each blank by default: `opened`/`closed` empty = open throughout,
+# `exempt_cycles` empty = never excused.
+OPTIONAL_SCHOOL_COLUMNS = ("opened", "closed", "exempt_cycles")
+SCHOOL_COLUMNS = (*REQUIRED_SCHOOL_COLUMNS, *OPTIONAL_SCHOOL_COLUMNS)
+SCHOOL_CODE_MAX = 20
+
+log = logging.getLogger(__name__)
 WARD_COUNT = 16  # District 8 had 16 wards in 2023 (REFERENCE-NOTES)
 DIRECTIONS = (">=", "<=")
 
 _CYCLE_ID = re.compile(r"^([12]\d{3})-H([12])$")
-_SCHOOL_CODE = re.compile(r"^[A-Z][A-Z0-9]{1,15}$")
+# Ministry codes are all digits (leading zeros matter); office codes mix letters, digits, - _ and .
+_SCHOOL_CODE = re.compile(rf"^[A-Z0-9][A-Z0-9._-]{{0,{SCHOOL_CODE_MAX - 1}}}$")
+_NUMBER_TEXT = re.compile(r"^(\d+)\.0+$")
 _INDICATOR_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,15}$")
 _WARD = re.compile(r"^(?:phuong|p\.?)\s*0*(\d{1,2})$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -49,6 +59,19 @@ _EMAIL = re.compile(
 )
 # Invisible characters that copy-paste from Word or Zalo leaves inside codes.
 _CODE_NOISE = re.compile(r"[\s\u200b\ufeff]+")
+
+
+
+def normalize_code(code: object) -> str:
+    """Return a school code in its canonical form: no spaces, upper case; 79000701.0 -> "79000701"."""
+    if code is None or isinstance(code, bool):
+        return ""
+    if isinstance(code, float) and math.isfinite(code) and code.is_integer():
+        return str(int(code))
+    if isinstance(code, int):
+        return str(code)
+    return _CODE_NOISE.sub("", nfc(str(code))).upper()
+
 
 _TRUE = {"true", "1", "yes", "co", "x"}
 _FALSE = {"false", "0", "no", "khong"}
@@ -159,10 +182,13 @@ class CycleCalendar:
         cycles: Iterable[Cycle] = (),
         default_rule: Mapping[int, HalfYearRule] = DEFAULT_RULE,
         timezone: ZoneInfo = TIMEZONE,
+        valid_years: tuple[int, int] | None = None,
     ) -> None:
         self._listed = {cycle.id: cycle for cycle in cycles}
         self._rule = dict(default_rule)
         self.timezone = timezone
+        # First and last year the default rule applies to; None: every year (no range configured).
+        self.valid_years = valid_years
 
     @property
     def listed(self) -> tuple[Cycle, ...]:
@@ -170,13 +196,18 @@ class CycleCalendar:
         return tuple(sorted(self._listed.values(), key=lambda cycle: cycle.id))
 
     def get(self, cycle_id: str) -> Cycle | None:
-        """Return the cycle for an id like `2023-H1`, listed or by the default rule; None if malformed."""
+        """Return the cycle for an id like `2023-H1`, listed or by the default rule within the valid
+        years; None if malformed or outside the calendar."""
         parsed = _parse_cycle_id(cycle_id)
         if parsed is None:
             return None
         year, half = parsed
-        canonical = f"{year}-H{half}"
-        return self._listed.get(canonical) or self._rule[half].cycle(year, half, self.timezone)
+        listed = self._listed.get(f"{year}-H{half}")
+        if listed is not None:
+            return listed
+        if self.valid_years is not None and not self.valid_years[0] <= year <= self.valid_years[1]:
+            return None
+        return self._rule[half].cycle(year, half, self.timezone)
 
     def open_at(self, moment: dt.datetime) -> Cycle:
         """Return the earliest cycle whose deadline has not passed at `moment` (naive = local time)."""
@@ -194,7 +225,8 @@ class CycleCalendar:
             # From next year on, any cycle further out is due later than one already found.
             if upcoming and offset >= 1:
                 return min(upcoming, key=lambda cycle: (cycle.deadline_end, cycle.id))
-        raise LookupError(f"no reporting cycle is open at {moment.isoformat()}")
+        raise LookupError(f"no reporting cycle is open at {moment.isoformat()}: list one in cycles.yaml "
+                          "or extend its valid_years")
 
     def previous(self, cycle_id: str) -> str:
         """Return the id of the cycle before `cycle_id` (2023-H1 -> 2022-H2); ValueError if malformed."""
@@ -218,7 +250,20 @@ class Indicator:
     groups: tuple[str, ...]  # audience-group codes; empty for manual indicators
     manual: bool
     direction: str  # ">=": met when value >= target; "<=": met when value <= target
-    value: float | None = None  # the office's figure, manual indicators only
+    value: float | None = None  # legacy single figure for every cycle; prefer `values`
+    # The office's figure per cycle id (`values: {2023-H1: 12}`), manual indicators only.
+    values: Mapping[str, float] = field(default_factory=dict, hash=False)
+
+    def value_for(self, cycle_id: str) -> float | None:
+        """Return the office's figure for a cycle; None when not entered for it.
+
+        A catalog with per-cycle `values` never lends one cycle's figure to another; the legacy single
+        `value` (no cycle given) stands for every cycle, as it always did.
+        """
+        if self.values:
+            parsed = _parse_cycle_id(cycle_id)
+            return self.values.get(f"{parsed[0]}-H{parsed[1]}") if parsed else None
+        return self.value
 
     def is_met(self, value: float | None) -> bool | None:
         """Return whether a value meets the target, or None when either is missing."""
@@ -231,15 +276,45 @@ class Indicator:
 class Reference:
     """All reference data, loaded and checked."""
 
-    schools: dict[str, School]
+    schools: dict[str, School]  # keyed by canonical code (see normalize_code)
     calendar: CycleCalendar
     indicators: tuple[Indicator, ...]
+    warnings: tuple[str, ...] = ()  # things ignored while loading, e.g. unknown registry columns
+    directory: Path | None = None
 
     def school(self, code: object) -> School | None:
-        """Return the school for a code as typed (spaces, case and Unicode form ignored), or None."""
-        if code is None:
+        """Return the school for a code as typed (spaces, case, Unicode form, number cells), or None."""
+        key = normalize_code(code)
+        if not key:
             return None
-        return self.schools.get(_CODE_NOISE.sub("", nfc(str(code))).upper())
+        found = self.schools.get(key)
+        if found is not None:
+            return found
+        # A code cell a spreadsheet stored as text "79000701.0" (a number turned to text).
+        number = _NUMBER_TEXT.match(key)
+        if number and number.group(1) in self.schools:
+            return self.schools[number.group(1)]
+        # A number cell lost the leading zeros of an all-digit code; match only when one code fits.
+        digits = number.group(1) if number else key
+        if isinstance(code, int | float) or number or (digits.isdigit() and not digits.startswith("0")):
+            fits = self._by_digits.get(digits.lstrip("0"), ())
+            if len(fits) == 1:
+                return fits[0]
+        return None
+
+    @cached_property
+    def _by_digits(self) -> dict[str, tuple[School, ...]]:
+        index: dict[str, list[School]] = {}
+        for code, school in sorted(self.schools.items()):
+            if code.isdigit():
+                index.setdefault(code.lstrip("0"), []).append(school)
+        return {key: tuple(items) for key, items in index.items()}
+
+    def fingerprint(self) -> dict[str, str]:
+        """Return the sha256 of each reference file this data was loaded from, by file name."""
+        if self.directory is None:
+            return {}
+        return fingerprint(self.directory)
 
     def expected_schools(self, cycle_id: str) -> list[School]:
         """Return the active schools open during the cycle's period, exempt ones included, by code."""
@@ -306,12 +381,27 @@ def load_reference(directory: Path) -> Reference:
     """Load and check the three reference files; raise ReferenceDataError listing every mistake."""
     directory = Path(directory)
     errors = _Errors()
-    schools = _load_schools(directory / SCHOOLS_FILE, errors)
+    warnings: list[str] = []
+    schools = _load_schools(directory / SCHOOLS_FILE, errors, warnings)
     calendar = _load_calendar(directory / CYCLES_FILE, errors)
     indicators = _load_indicators(directory / INDICATORS_FILE, errors)
     if errors.items or calendar is None:
         raise ReferenceDataError(errors.items or [f"{_display(directory / CYCLES_FILE)}: unusable"])
-    return Reference(schools=schools, calendar=calendar, indicators=indicators)
+    for warning in warnings:
+        log.warning("%s", warning)
+    return Reference(schools=schools, calendar=calendar, indicators=indicators,
+                     warnings=tuple(warnings), directory=directory)
+
+
+def fingerprint(directory: Path) -> dict[str, str]:
+    """Return {file name: sha256 hex} of the reference files in `directory` (the manifest's record)."""
+    directory = Path(directory)
+    result: dict[str, str] = {}
+    for name in (SCHOOLS_FILE, CYCLES_FILE, INDICATORS_FILE):
+        path = directory / name
+        if path.is_file():
+            result[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return result
 
 
 def _read_text(path: Path, source: str, errors: _Errors) -> str | None:
@@ -334,7 +424,7 @@ def _read_text(path: Path, source: str, errors: _Errors) -> str | None:
 # ---- schools.csv
 
 
-def _load_schools(path: Path, errors: _Errors) -> dict[str, School]:
+def _load_schools(path: Path, errors: _Errors, warnings: list[str]) -> dict[str, School]:
     source = _display(path)
     text = _read_text(path, source, errors)
     if text is None:
@@ -352,13 +442,16 @@ def _load_schools(path: Path, errors: _Errors) -> dict[str, School]:
                 continue
             if header is None:
                 header = [cell.strip().casefold() for cell in record]
-                if not _check_header(header, source, line, errors):
+                if not _check_header(header, source, line, errors, warnings):
                     return {}
                 continue
             if len(record) != len(header):
                 errors.add(source, line, f"{len(record)} fields where the header has {len(header)}")
                 continue
-            school = _parse_school(dict(zip(header, record, strict=True)), source, line, errors)
+            row = {column: "" for column in OPTIONAL_SCHOOL_COLUMNS}
+            row.update((column, cell) for column, cell in zip(header, record, strict=True)
+                       if column in SCHOOL_COLUMNS)
+            school = _parse_school(row, lambda problem, line=line: errors.add(source, line, problem))
             if school is None:
                 continue
             if school.code in code_lines:
@@ -370,62 +463,73 @@ def _load_schools(path: Path, errors: _Errors) -> dict[str, School]:
     except csv.Error as exc:
         errors.add(source, reader.line_num, f"not valid CSV ({exc})")
     if header is None:
-        errors.add(source, None, "empty file; expected a header line: " + ",".join(SCHOOL_COLUMNS))
+        errors.add(source, None, "empty file; expected a header line: " + ",".join(REQUIRED_SCHOOL_COLUMNS))
     return schools
 
 
-def _check_header(header: list[str], source: str, line: int, errors: _Errors) -> bool:
-    missing = [column for column in SCHOOL_COLUMNS if column not in header]
+def _check_header(header: list[str], source: str, line: int, errors: _Errors,
+                  warnings: list[str]) -> bool:
+    missing = [column for column in REQUIRED_SCHOOL_COLUMNS if column not in header]
     unknown = [column for column in header if column not in SCHOOL_COLUMNS]
-    duplicated = sorted({column for column in header if header.count(column) > 1})
+    duplicated = sorted({c for c in header if header.count(c) > 1 and c in SCHOOL_COLUMNS})
     if missing:
         errors.add(source, line, "missing column(s) " + ", ".join(missing))
     if unknown:
-        errors.add(source, line, "unknown column(s) " + ", ".join(repr(c) for c in unknown)
-                   + "; expected " + ", ".join(SCHOOL_COLUMNS))
+        # SPEC §2: an office may keep its own columns (a phone number, a note); they are not ours.
+        warnings.append(f"{source} line {line}: ignored unknown column(s) "
+                        + ", ".join(repr(c) for c in unknown) + "; known: " + ", ".join(SCHOOL_COLUMNS))
     if duplicated:
         errors.add(source, line, "repeated column(s) " + ", ".join(duplicated))
-    return not (missing or unknown or duplicated)
+    return not (missing or duplicated)
 
 
-def _parse_school(row: dict[str, str], source: str, line: int, errors: _Errors) -> School | None:
-    before = len(errors.items)
+def parse_school_row(row: Mapping[str, str]) -> tuple[School | None, list[str]]:
+    """Check one registry row (column -> text; optional columns may be absent); return it and problems."""
+    problems: list[str] = []
+    school = _parse_school({**dict.fromkeys(OPTIONAL_SCHOOL_COLUMNS, ""), **row}, problems.append)
+    return (None if problems else school), problems
 
-    def fail(problem: str) -> None:
-        errors.add(source, line, problem)
 
-    code = row["code"].strip()
+def _parse_school(row: Mapping[str, str], fail: Callable[[str], None]) -> School | None:
+    problems = 0
+
+    def failed(problem: str) -> None:
+        nonlocal problems
+        problems += 1
+        fail(problem)
+
+    code = normalize_code(row["code"])
     if not _SCHOOL_CODE.match(code):
-        fail(f"code '{code}' must be upper-case ASCII letters and digits, starting with a letter "
-             "(e.g. MN001)")
+        failed(f"code '{row['code'].strip()}' must be 1–{SCHOOL_CODE_MAX} letters, digits, '-', '_' or '.', "
+             "starting with a letter or digit (e.g. 79000701 or MN-01)")
     name = " ".join(row["name"].split())
     if not name:
-        fail("name is empty")
+        failed("name is empty")
     level = row["level"].strip()
     if level not in SCHOOL_LEVELS.codes:
-        fail(f"level '{level}' is not one of " + ", ".join(SCHOOL_LEVELS.codes))
+        failed(f"level '{level}' is not one of " + ", ".join(SCHOOL_LEVELS.codes))
     ownership = row["ownership"].strip()
     if ownership not in OWNERSHIPS.codes:
-        fail(f"ownership '{ownership}' is not one of " + ", ".join(OWNERSHIPS.codes))
+        failed(f"ownership '{ownership}' is not one of " + ", ".join(OWNERSHIPS.codes))
     ward = _parse_ward(row["ward"])
     if ward is None:
-        fail(f"ward '{row['ward'].strip()}' is not one of Phường 1 … Phường {WARD_COUNT}")
+        failed(f"ward '{row['ward'].strip()}' is not one of Phường 1 … Phường {WARD_COUNT}")
     emails: list[str] = []
     for address in row["emails"].split(";"):
         address = address.strip()
         if not address:
             continue
         if not _EMAIL.match(address):
-            fail(f"e-mail '{address}' is not a valid address (several are separated by ';')")
+            failed(f"e-mail '{address}' is not a valid address (several are separated by ';')")
         elif address.casefold() not in {known.casefold() for known in emails}:
             emails.append(address)
     active = _parse_bool(row["active"])
     if active is None:
-        fail(f"active '{row['active'].strip()}' is not true or false")
-    opened = _parse_csv_date(row["opened"], "opened", fail)
-    closed = _parse_csv_date(row["closed"], "closed", fail)
+        failed(f"active '{row['active'].strip()}' is not true or false")
+    opened = _parse_csv_date(row["opened"], "opened", failed)
+    closed = _parse_csv_date(row["closed"], "closed", failed)
     if opened and closed and opened > closed:
-        fail(f"opened {opened.isoformat()} is after closed {closed.isoformat()}")
+        failed(f"opened {opened.isoformat()} is after closed {closed.isoformat()}")
     exempt: set[str] = set()
     for item in row["exempt_cycles"].split(";"):
         item = item.strip()
@@ -434,8 +538,8 @@ def _parse_school(row: dict[str, str], source: str, line: int, errors: _Errors) 
         if _CYCLE_ID.match(item):
             exempt.add(item)
         else:
-            fail(f"exempt cycle '{item}' is not a cycle id like 2023-H1 (several are separated by ';')")
-    if len(errors.items) > before:
+            failed(f"exempt cycle '{item}' is not a cycle id like 2023-H1 (several are separated by ';')")
+    if problems:
         return None
     assert ward is not None and active is not None
     return School(code, name, level, ownership, ward, tuple(emails), active, opened, closed,
@@ -594,11 +698,13 @@ def _load_calendar(path: Path, errors: _Errors) -> CycleCalendar | None:
     source, root = _read_yaml(path, errors)
     if root is None:
         return None
-    top = _mapping(root, "the calendar", source, errors, ("timezone", "default_rule", "cycles"))
+    top = _mapping(root, "the calendar", source, errors, ("timezone", "default_rule", "cycles"),
+                   ("valid_years",))
     if top is None:
         return None
     timezone = _timezone(top.get("timezone"), source, errors)
     rule = _default_rule(top.get("default_rule"), source, errors)
+    valid_years = _valid_years(top.get("valid_years"), source, errors)
     cycles: list[Cycle] = []
     lines: dict[str, int] = {}
     for item in _sequence(top.get("cycles"), "cycles", source, errors):
@@ -623,7 +729,20 @@ def _load_calendar(path: Path, errors: _Errors) -> CycleCalendar | None:
                        f"({earlier.deadline.isoformat()})")
     if len(errors.items) > before or timezone is None or rule is None:
         return None
-    return CycleCalendar(cycles, rule, timezone)
+    return CycleCalendar(cycles, rule, timezone, valid_years)
+
+
+def _valid_years(node: _Node | None, source: str, errors: _Errors) -> tuple[int, int] | None:
+    """Read `valid_years: [first, last]`, the years the default rule makes cycles for."""
+    if node is None or (node.value is None and node.children is None):
+        return None
+    items = node.children if isinstance(node.children, list) else None
+    years = [item.value for item in items] if items is not None else []
+    if (len(years) != 2 or not all(isinstance(y, int) and not isinstance(y, bool) for y in years)
+            or not 2000 <= years[0] <= years[1] <= 2999):
+        errors.add(source, node.line, "valid_years must be [first year, last year], e.g. [2023, 2030]")
+        return None
+    return years[0], years[1]
 
 
 def _next_half(cycle_id: str) -> tuple[int, int] | None:
@@ -715,7 +834,7 @@ def _cycle(node: _Node, timezone: ZoneInfo, source: str, errors: _Errors) -> Cyc
 # ---- indicators.yaml
 
 _INDICATOR_REQUIRED = ("code", "name", "program", "unit")
-_INDICATOR_OPTIONAL = ("goal", "target", "direction", "formula", "manual", "value", "note")
+_INDICATOR_OPTIONAL = ("goal", "target", "direction", "formula", "manual", "value", "values", "note")
 
 
 def _load_indicators(path: Path, errors: _Errors) -> tuple[Indicator, ...]:
@@ -770,6 +889,12 @@ def _indicator(node: _Node, source: str, errors: _Errors) -> Indicator | None:
         manual = manual_node.value is True
     groups = _groups(keys.get("formula"), what, source, errors)
     value = _number(keys.get("value"), f"{what}: value", source, errors)
+    values = _cycle_values(keys.get("values"), what, source, errors)
+    if value is not None and values:
+        errors.add(source, keys["value"].line, f"{what}: has both value and values; keep only the "
+                   "per-cycle values (e.g. values: {2023-H1: 12})")
+    if not manual and values:
+        errors.add(source, keys["values"].line, f"{what}: values are only for manual indicators")
     if manual and "formula" in keys:
         errors.add(source, keys["formula"].line, f"{what}: has both a formula and manual: true; keep one")
     if not manual and "formula" not in keys:
@@ -779,7 +904,27 @@ def _indicator(node: _Node, source: str, errors: _Errors) -> Indicator | None:
                    "ones are calculated from the submissions")
     if len(errors.items) > before:
         return None
-    return Indicator(code, name, program, goal, unit, target, groups, manual, direction, value)
+    return Indicator(code, name, program, goal, unit, target, groups, manual, direction, value, values)
+
+
+def _cycle_values(node: _Node | None, what: str, source: str, errors: _Errors) -> dict[str, float]:
+    """Read `values: {2023-H1: 12, 2023-H2: null}`; a null means not entered yet."""
+    if node is None or (node.value is None and node.children is None):
+        return {}
+    if not isinstance(node.children, dict):
+        errors.add(source, node.line, f"{what}: values must map cycle ids to numbers, e.g. "
+                   "values: {2023-H1: 12}")
+        return {}
+    values: dict[str, float] = {}
+    for key, child in node.children.items():
+        parsed = _parse_cycle_id(key)
+        if parsed is None:
+            errors.add(source, child.line, f"{what}: values key '{key}' is not a cycle id like 2023-H1")
+            continue
+        number = _number(child, f"{what}: value for {key}", source, errors)
+        if number is not None:
+            values[f"{parsed[0]}-H{parsed[1]}"] = number
+    return values
 
 
 def _groups(node: _Node | None, what: str, source: str, errors: _Errors) -> tuple[str, ...]:

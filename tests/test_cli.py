@@ -24,7 +24,7 @@ def test_demo_data_validated_by_gec_validate_matches_its_truth_file(tmp_path: Pa
     out = tmp_path / "demo"
     made = run("demo-data", "--cycle", "2023-H1", "--out", str(out), "--seed", "11")
     assert made.returncode == 0, made.stderr
-    truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
+    truth = json.loads((tmp_path / "demo.truth.json").read_text(encoding="utf-8"))  # beside the folder
     files = sorted(str(out / entry["file"]) for entry in truth["files"])
 
     checked = run("validate", "--json", *files)
@@ -66,9 +66,7 @@ def test_collect_then_status_json_agrees_with_the_demo_truth(tmp_path: Path) -> 
     }
     inbox = tmp_path / "inbox"
     assert run("demo-data", "--cycle", "2023-H1", "--out", str(inbox), "--seed", "5").returncode == 0
-    truth_path = inbox / "truth.json"
-    truth = json.loads(truth_path.read_text(encoding="utf-8"))
-    truth_path.rename(tmp_path / "truth.json")  # the answers are not a submission
+    truth = json.loads((tmp_path / "inbox.truth.json").read_text(encoding="utf-8"))  # not in the inbox
 
     collected = run("collect", "--source", "folder", "--inbox", str(inbox), env=env)
     assert collected.returncode == 0, collected.stderr[-3000:]

@@ -122,16 +122,23 @@ def test_init_database_twice_is_idempotent(database_url: str) -> None:
         assert {e.school_code for e in entries if e.exempt} == {"TH001"}
 
 
-def test_registry_edits_reach_stored_cycles(database_url: str) -> None:
+def test_registry_edits_reach_stored_cycles_only_on_refresh(database_url: str) -> None:
+    from db.setup import sync_cycle
+
     init_database(database_url, _reference())
     edited = _reference(_school("MN001", exempt_cycles=frozenset({"2023-H1"})), _school("TH009"))
-    init_database(database_url, edited)
+    init_database(database_url, edited)  # 2023-H1's snapshot was taken: the edit does not rewrite it
+    query = select(models.RegistryEntry).where(models.RegistryEntry.cycle_id == "2023-H1")
     with Session(make_engine(database_url)) as session:
-        query = select(models.RegistryEntry).where(models.RegistryEntry.cycle_id == "2023-H1")
         entries = {e.school_code: (e.expected, e.exempt) for e in session.scalars(query)}
-        assert entries == {"MN001": (True, True), "TH001": (False, False), "TH009": (True, False)}
+        assert entries == {"MN001": (True, False), "TH001": (True, True)}
         dropped = session.get(models.School, "TH001")
         assert dropped is not None and not dropped.active  # kept for the submissions that cite it
+    with Session(make_engine(database_url)) as session, session.begin():
+        sync_cycle(session, edited, "2023-H1", refresh=True)  # `gec registry snapshot --refresh`
+    with Session(make_engine(database_url)) as session:
+        entries = {e.school_code: (e.expected, e.exempt) for e in session.scalars(query)}
+        assert entries == {"MN001": (True, True), "TH001": (False, False), "TH009": (True, False)}
 
 
 # --------------------------------------------------------------------------------------------------

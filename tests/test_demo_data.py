@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from demo.data import EXCLUDED_RULES, TRUTH_FILE, generate_demo_data
+from demo.data import EXCLUDED_RULES, generate_demo_data, safe_file_stem, truth_path_for
 from schemas.contract import CHECKLIST, INCIDENTS, REACH, RULES, Severity
 from schemas.reference import load_reference
 from tasks.storage.states import Decision, SubmissionFacts, derive_states, school_status
@@ -33,9 +33,10 @@ def reference():
 
 @pytest.fixture(scope="module")
 def demo(reference, tmp_path_factory) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("demo")
+    out = tmp_path_factory.mktemp("demo") / "inbox"
     truth_path = generate_demo_data(reference, CYCLE, out, seed=SEED)
-    assert truth_path == out / TRUTH_FILE
+    # Beside the folder it fills, never inside it: collect must not store the answers.
+    assert truth_path == out.parent / "inbox.truth.json" == truth_path_for(out)
     return out, json.loads(truth_path.read_text(encoding="utf-8"))
 
 
@@ -45,13 +46,15 @@ def _digests(folder: Path) -> dict[str, str]:
 
 def test_deterministic_for_a_seed_and_rerun_replaces_files(reference, demo, tmp_path):
     folder, truth = demo
-    generate_demo_data(reference, CYCLE, tmp_path, seed=SEED)
-    assert _digests(tmp_path) == _digests(folder)
+    inbox = tmp_path / "inbox"
+    first = generate_demo_data(reference, CYCLE, inbox, seed=SEED)
+    assert _digests(inbox) == _digests(folder)
+    assert first.read_bytes() == truth_path_for(folder).read_bytes()
 
     # Another cycle and seed into the same folder: the earlier run's files are gone.
-    other = json.loads(generate_demo_data(reference, "2023-H2", tmp_path, seed=SEED + 1).read_text("utf-8"))
+    other = json.loads(generate_demo_data(reference, "2023-H2", inbox, seed=SEED + 1).read_text("utf-8"))
     assert other["cycle"] == "2023-H2" and other["files"] != truth["files"]
-    assert {p.name for p in tmp_path.iterdir()} == {f["file"] for f in other["files"]} | {TRUTH_FILE}
+    assert {p.name for p in inbox.iterdir()} == {f["file"] for f in other["files"]}
     assert len({code for item in other["files"] for code in item["expect_rules"]}) >= 11
     cycle = reference.calendar.get("2023-H2")
     window_opens = dt.datetime.combine(
@@ -75,7 +78,7 @@ def test_truth_shape(demo):
 
 def test_files_exist_with_received_time_as_mtime(demo):
     folder, truth = demo
-    assert {p.name for p in folder.iterdir()} == {f["file"] for f in truth["files"]} | {TRUTH_FILE}
+    assert {p.name for p in folder.iterdir()} == {f["file"] for f in truth["files"]}
     assert len({f["file"].casefold() for f in truth["files"]}) == len(truth["files"])
     # No two files are byte-identical: intake stores a file received twice only once.
     digests = _digests(folder)
@@ -240,3 +243,80 @@ def test_libreoffice_resaves_parse_to_the_same_values(name):
     formula = expected["formula"]
     reach = _by_row(parsed.tables[formula["sheet"]], "group")
     assert reach[formula["row"]][formula["field"]] == formula["value"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Real school names, and where the truth file goes
+
+
+ODD_NAMES = {
+    "MN001": "Trường Mầm non 1/6",
+    "MN002": 'Trường Mầm non "Sao Mai" \\ cơ sở 2: Phường 7?',
+    "MN003": "Trường Mầm non " + "Hoa Hướng Dương Rực Rỡ Trong Nắng Mai " * 12,
+    "TH001": "Trường Tiểu học Lê Văn Tám/ Phân hiệu <Bình Đông> | *",
+}
+
+
+def _odd_reference(tmp_path: Path) -> Path:
+    import csv
+    import shutil
+
+    target = tmp_path / "reference"
+    shutil.copytree(REFERENCE_DIR, target)
+    path = target / "schools.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    for row in rows[1:]:
+        row[1] = ODD_NAMES.get(row[0], row[1])
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+    return target
+
+
+def test_any_school_name_gives_a_valid_file_name(tmp_path):
+    reference = load_reference(_odd_reference(tmp_path))
+    inbox = tmp_path / "inbox"
+    truth = json.loads(generate_demo_data(reference, CYCLE, inbox, seed=SEED).read_text("utf-8"))
+    names = [item["file"] for item in truth["files"]]
+    assert {p.name for p in inbox.iterdir()} == set(names)  # every file is directly in the folder
+    for name in names:
+        assert "/" not in name and "\\" not in name and not set(name) & set(':*?"<>|')
+        assert len(name.encode("utf-8")) <= 200
+    # Every odd-named school that sent a file still has it, under its own code.
+    sent = {item["school_code"] for item in truth["files"]}
+    assert sent & set(ODD_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("stem", "expected"),
+    [
+        ("Báo cáo MN 1/6", "Báo cáo MN 1-6"),
+        ('BC "Sao Mai": 2023?', "BC -Sao Mai- 2023"),
+        ("  ../..  ", "bao cao"),
+        ("a\x00b\tc", "a-b-c"),
+    ],
+)
+def test_safe_file_stem(stem, expected):
+    assert safe_file_stem(stem) == expected
+
+
+def test_safe_file_stem_bounds_utf8_bytes():
+    stem = safe_file_stem("Trường Mầm non Hướng Dương " * 30)
+    assert len(stem.encode("utf-8")) <= 180 and stem.startswith("Trường Mầm non Hướng Dương")
+
+
+def test_truth_file_may_go_elsewhere_but_never_inside_the_folder(reference, tmp_path):
+    truth = generate_demo_data(reference, CYCLE, tmp_path / "inbox", seed=SEED,
+                               truth_path=tmp_path / "t.json")
+    assert truth == (tmp_path / "t.json").resolve() and truth.is_file()
+    with pytest.raises(ValueError, match="must not be inside"):
+        generate_demo_data(reference, CYCLE, tmp_path / "inbox", truth_path=tmp_path / "inbox" / "t.json")
+
+
+def test_an_old_truth_json_inside_the_folder_is_cleared(reference, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "stale.xlsx").write_bytes(b"old")
+    (inbox / "truth.json").write_text(json.dumps({"files": [{"file": "stale.xlsx"}]}), encoding="utf-8")
+    generate_demo_data(reference, CYCLE, inbox, seed=SEED)
+    assert not (inbox / "truth.json").exists() and not (inbox / "stale.xlsx").exists()

@@ -53,11 +53,10 @@ REPORT_AS_OF = "2023-05-06T08:00:00+07:00"
 DEPLOYMENTS: dict[str, tuple[str, str, set[tuple[str, str]]]] = {
     "collect-submissions": ("flows.collect:collect_submissions", "collect-submissions", {
         ("*/30 7-18 * 4,5,10,11 *", "{}"), ("0 19 * 4,5,10,11 *", "{}"), ("0 7 * 1-3,6-9,12 *", "{}")}),
-    "build-cycle-report": ("flows.report:build_cycle_report", "build-cycle-report", {
-        ("0 8 6 5 *", "{}"), ("0 8 6 11 *", "{}")}),
-    "send-reminders": ("flows.remind:send_reminders", "send-reminders", {
-        ("0 8 28 4 *", '{"kind": "reminder"}'), ("0 8 29 10 *", '{"kind": "reminder"}'),
-        ("0 9 6 5 *", '{"kind": "overdue"}'), ("0 9 6 11 *", '{"kind": "overdue"}')}),
+    # Reports and reminders follow reference/cycles.yaml through the daily calendar run.
+    "gec-daily": ("flows.calendar:gec_daily", "gec-daily", {("0 8 * * *", "{}")}),
+    "build-cycle-report": ("flows.report:build_cycle_report", "build-cycle-report", set()),
+    "send-reminders": ("flows.remind:send_reminders", "send-reminders", set()),
     "review-submission": ("flows.review:review_submission", "review-submission", set()),
     "revalidate-submissions": ("flows.review:revalidate_submissions", "revalidate-submissions", set()),
     "watch-mailbox": ("flows.watch:watch_submissions", "watch-submissions", {("0 * * * *", "{}")}),
@@ -177,30 +176,26 @@ def test_collect_runs_every_half_hour_in_the_submission_months_and_daily_otherwi
 
 def test_report_and_reminders_follow_the_cycle_deadlines() -> None:
     from config.settings import get_settings
+    from flows.calendar import DueJob, due_jobs
     from schemas.reference import load_reference
 
     calendar = load_reference(get_settings().reference_dir).calendar
-    deployments = _deployments()
     start, end = dt.datetime(2027, 1, 1, tzinfo=HCM), dt.datetime(2028, 1, 1, tzinfo=HCM)
-    report_schedules = deployments["build-cycle-report"]["schedules"]
-    reports = [moment for moment, _ in _runs_between(report_schedules, start, end)]
-    reminders = _runs_between(deployments["send-reminders"]["schedules"], start, end)
-    expected_reports, expected_reminders = [], []
+    daily = _runs_between(_deployments()["gec-daily"]["schedules"], start, end)
+    assert len(daily) == 365 and {moment.time() for moment, _ in daily} == {dt.time(8, 0)}
+    ran = [(moment.date(), job) for moment, _ in daily for job in due_jobs(calendar, moment.date())]
+    expected = []
     for half in ("H1", "H2"):
         cycle = calendar.get(f"2027-{half}")
         assert cycle is not None
         day_after = cycle.deadline + dt.timedelta(days=1)
-        expected_reports.append(dt.datetime.combine(day_after, dt.time(8, 0), HCM))
-        expected_reminders += [
-            (dt.datetime.combine(cycle.deadline - dt.timedelta(days=7), dt.time(8, 0), HCM),
-             {"kind": "reminder"}),
-            (dt.datetime.combine(day_after, dt.time(9, 0), HCM), {"kind": "overdue"}),
-        ]
-    assert reports == expected_reports
-    assert reminders == sorted(expected_reminders, key=lambda pair: pair[0])
-    # A scheduled report run passes no cycle: the flow picks the half-year that has just closed.
+        expected += [(cycle.deadline - dt.timedelta(days=7), DueJob("reminder", cycle.id)),
+                     (day_after, DueJob("report", cycle.id)), (day_after, DueJob("overdue", cycle.id))]
+    assert ran == expected
+    # The report of the day after a deadline is the half-year that has just closed.
     from flows.report import default_cycle
 
+    reports = [dt.datetime.combine(day, dt.time(8, 0), HCM) for day, job in ran if job.kind == "report"]
     assert [default_cycle(moment) for moment in reports] == ["2027-H1", "2027-H2"]
 
 
@@ -500,8 +495,8 @@ def test_operator_setup_end_to_end(postgres_url: str, tmp_path: Path) -> None:
             review = client.read_deployment_by_name("review-submission/review-submission")
             assert review.parameter_openapi_schema["properties"]["decision"]["enum"] == ["accept", "reject"]
 
-            # Next runs of the report, as the server's scheduler computes them.
-            report = client.read_deployment_by_name("build-cycle-report/build-cycle-report")
+            # Next runs of the daily calendar job, as the server's scheduler computes them.
+            report = client.read_deployment_by_name("gec-daily/gec-daily")
             now = dt.datetime.now(dt.UTC)
             status, _ = server.request("POST", f"/deployments/{report.id}/schedule", {
                 "start_time": now.isoformat(), "end_time": (now + dt.timedelta(days=800)).isoformat(),
@@ -512,9 +507,8 @@ def test_operator_setup_end_to_end(postgres_url: str, tmp_path: Path) -> None:
             upcoming = sorted(run.expected_start_time.astimezone(HCM)
                               for run in runs if run.state.is_scheduled())
             assert len(upcoming) == 4
-            assert {(moment.month, moment.day, moment.hour, moment.minute) for moment in upcoming} == {
-                (5, 6, 8, 0), (11, 6, 8, 0)}
-            assert [moment.month for moment in upcoming] in ([5, 11, 5, 11], [11, 5, 11, 5])
+            assert {(moment.hour, moment.minute) for moment in upcoming} == {(8, 0)}
+            assert len({moment.date() for moment in upcoming}) == 4  # one a day
             for run in runs:
                 client.delete_flow_run(run.id)
 

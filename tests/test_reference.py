@@ -199,15 +199,15 @@ def test_calendar_lists_2023(reference: Reference) -> None:
 
 
 def test_calendar_default_rule_for_an_unlisted_year(reference: Reference) -> None:
-    first = reference.calendar.get("2031-H1")
-    second = reference.calendar.get("2031-H2")
+    first = reference.calendar.get("2029-H1")
+    second = reference.calendar.get("2029-H2")
     assert first is not None and second is not None
     assert (first.period_start, first.period_end, first.deadline) == (
-        dt.date(2031, 1, 1), dt.date(2031, 4, 30), dt.date(2031, 5, 5))
+        dt.date(2029, 1, 1), dt.date(2029, 4, 30), dt.date(2029, 5, 5))
     assert (second.period_start, second.period_end, second.deadline) == (
-        dt.date(2031, 5, 1), dt.date(2031, 10, 31), dt.date(2031, 11, 5))
-    assert second.deadline_end == dt.datetime(2031, 11, 6, tzinfo=LOCAL)
-    assert second.label_vi == "6 tháng cuối năm 2031"
+        dt.date(2029, 5, 1), dt.date(2029, 10, 31), dt.date(2029, 11, 5))
+    assert second.deadline_end == dt.datetime(2029, 11, 6, tzinfo=LOCAL)
+    assert second.label_vi == "6 tháng cuối năm 2029"
 
 
 @pytest.mark.parametrize("bad", ["2031-H3", "31-H1", "2031H1", "2031-H1x", "", None, 2031])
@@ -309,8 +309,11 @@ def test_nfd_registry_is_normalised(ref_dir: Path) -> None:
         ("TH031", {"exempt_cycles": "2023-H1;HK1"}, "exempt cycle 'HK1'"),
         ("MN001", {"active": "maybe"}, "active 'maybe' is not true or false"),
         ("MN001", {"active": ""}, "active ''"),
-        ("MN003", {"code": "mn003"}, "code 'mn003' must be upper-case"),
+        ("MN003", {"code": "MN/003"}, "code 'MN/003' must be 1–20 letters, digits, '-', '_' or '.'"),
+        ("MN003", {"code": "-MN003"}, "code '-MN003' must be"),
+        ("MN003", {"code": "A" * 21}, "code '" + "A" * 21 + "' must be"),
         ("MN003", {"code": "MN001"}, "code 'MN001' is already used on line 2"),
+        ("MN003", {"code": " mn 001"}, "code 'MN001' is already used on line 2"),
         ("MN005", {"name": "  "}, "name is empty"),
     ],
 )
@@ -338,10 +341,11 @@ def test_registry_row_with_wrong_field_count(ref_dir: Path) -> None:
 
 
 def test_registry_header_mistakes(ref_dir: Path) -> None:
-    _replace(ref_dir / "schools.csv", "exempt_cycles", "exempt")
+    _replace(ref_dir / "schools.csv", "ownership", "owner")
+    _replace(ref_dir / "schools.csv", "exempt_cycles", "level")
     errors = _errors(ref_dir)
-    assert any("schools.csv line 1: missing column(s) exempt_cycles" in error for error in errors), errors
-    assert any("schools.csv line 1: unknown column(s) 'exempt'" in error for error in errors), errors
+    assert any("schools.csv line 1: missing column(s) ownership" in error for error in errors), errors
+    assert any("schools.csv line 1: repeated column(s) level" in error for error in errors), errors
 
 
 def test_registry_lines_are_physical_lines(ref_dir: Path) -> None:
@@ -443,9 +447,17 @@ def test_calendar_yaml_syntax_error(ref_dir: Path) -> None:
         ('direction: ">="', 'direction: "=>"', 2, None, "indicator CT2: direction '=>' is not '>=' or '<='"),
         ("target: 50", 'target: "50%"', 1, None, "indicator CT1: target '50%' is not a number"),
         ("target: null", "target: nhiều", 3, None, "indicator BDG3: target 'nhiều' is not a number"),
-        ("    value: null", "    formula: {groups: [giao_vien]}", 1, None,
+        ("    values: {}", "    formula: {groups: [giao_vien]}", 1, None,
          "indicator BDG1: has both a formula and manual: true"),
         ('unit: "%"', 'unit: "%"\n    value: 60', 1, "value: 60", "indicator CT1: value is only for manual"),
+        ('unit: "%"', 'unit: "%"\n    values: {2023-H1: 60}', 1, "values:",
+         "indicator CT1: values are only for"),
+        ("    values: {}", "    values: {2023-H1: 12, 2023: 3}", 1, None, "values key '2023' is not a cycle"),
+        ("    values: {}", "    values: {2023-H1: mười}", 1, None,
+         "value for 2023-H1 'mười' is not a number"),
+        ("    values: {}", "    value: 4\n    values: {2023-H1: 5}", 1, "value: 4",
+         "has both value and values"),
+        ("    values: {}", "    values: [12]", 1, None, "values must map cycle ids to numbers"),
         ("    manual: true", "    manual: có", 1, None, "indicator BDG1: manual 'có' is not true or false"),
         ("    program: Kế hoạch BĐG-TE ngành giáo dục Quận 8 năm 2023\n", "    program: \n", 2, "program",
          "indicator CT2: program is empty"),
