@@ -82,3 +82,76 @@ def test_collect_then_status_json_agrees_with_the_demo_truth(tmp_path: Path) -> 
                        for entry in truth["schools"]}
     states = {entry["file"]: entry["state"] for entry in result["submissions"]}
     assert states == {entry["file"]: entry["expect_state"] for entry in truth["files"]}
+
+
+# --------------------------------------------------------------------------------------------------
+# Layers: settings at the ground, no Prefect for the commands that need no orchestration
+
+NO_ORCHESTRATION = """
+import json, pathlib, sys
+from typer.testing import CliRunner
+from cli.main import app
+
+out = sys.argv[1]
+runner = CliRunner()
+codes = {}
+made = runner.invoke(app, ["template", "--cycle", "2023-H1", "--school", "MN001", "--out", out])
+codes["template"] = made.exit_code
+workbook = str(next(pathlib.Path(out).glob("*.xlsx")))
+codes["validate"] = runner.invoke(app, ["validate", "--json", workbook]).exit_code
+codes["status"] = runner.invoke(app, ["status", "--cycle", "2023-H1"]).exit_code
+codes["status --as-of"] = runner.invoke(
+    app, ["status", "--cycle", "2023-H1", "--as-of", "2023-05-20T08:00", "--json"]).exit_code
+print(json.dumps({"codes": codes, "prefect": sorted(m for m in sys.modules if m.split(".")[0] == "prefect")}))
+"""
+
+
+def test_validate_status_and_template_never_import_prefect(tmp_path: Path) -> None:
+    env = {**os.environ, "GEC_DATABASE_URL": f"sqlite:///{tmp_path / 'gec.sqlite3'}"}
+    result = subprocess.run(
+        [sys.executable, "-c", NO_ORCHESTRATION, str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT, env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(result.stdout.splitlines()[-1])
+    assert loaded["codes"] == {"template": 0, "validate": 0, "status": 0, "status --as-of": 0}
+    assert loaded["prefect"] == []
+
+
+def test_settings_package_imports_nothing_else_of_the_project() -> None:
+    ours = {"cli", "config", "db", "demo", "flows", "schemas", "tasks", "reference", "bench", "scripts"}
+    probe = ("import json, sys, config.settings, config.clock; "
+             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                            cwd=PROJECT_ROOT, check=True)
+    assert set(json.loads(result.stdout)) & ours == {"config"}
+
+
+def test_use_settings_reaches_worker_threads_and_leaves_the_environment_alone(tmp_path: Path) -> None:
+    import threading
+
+    from cli.commands_demo import demo_settings
+    from config.settings import get_settings, use_settings
+
+    before = dict(os.environ)
+    normal = get_settings()
+    seen: list[str] = []
+    with use_settings(demo_settings(tmp_path)) as demo:
+        # Prefect runs tasks in a thread pool: a thread started inside the block must see the demo's.
+        worker = threading.Thread(target=lambda: seen.append(get_settings().effective_database_url))
+        worker.start()
+        worker.join()
+        assert get_settings().inbox_dir == tmp_path / "inbox"
+    assert seen == [f"sqlite:///{tmp_path / 'gec-demo.sqlite3'}"] == [demo.effective_database_url]
+    assert get_settings() is normal
+    assert dict(os.environ) == before
+
+
+def test_as_of_is_read_in_the_office_time_zone() -> None:
+    import datetime as dt
+
+    from config.clock import resolve_as_of
+
+    assert resolve_as_of("2023-05-20T08:00").isoformat() == "2023-05-20T08:00:00+07:00"
+    assert resolve_as_of("2023-05-20T01:00+00:00") == dt.datetime(2023, 5, 20, 1, 0, tzinfo=dt.UTC)
+    assert resolve_as_of(None).utcoffset() == dt.timedelta(hours=7)
