@@ -289,3 +289,14 @@ def test_status_speaks_vietnamese_to_the_office_and_codes_to_scripts(tmp_path: P
     missing = status["totals"]["missing"]
     row = next(line for line in vi.stdout.splitlines() if "Chưa nộp" in line)
     assert str(missing) in row
+
+
+def test_only_the_command_line_imports_the_command_line() -> None:
+    importers = []
+    for path in PROJECT_ROOT.rglob("*.py"):
+        relative = path.relative_to(PROJECT_ROOT)
+        if relative.parts[0] in {"cli", "tests", ".venv", ".tools", "data", "outputs"}:
+            continue
+        if re.search(r"^\s*(from cli[ .]|import cli\b)", path.read_text(encoding="utf-8"), re.MULTILINE):
+            importers.append(str(relative))
+    assert importers == []
