@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -53,7 +53,9 @@ def fail(message: str, code: int = EXIT_FAULT) -> typer.Exit:
 
 
 def _one_line(message: str) -> str:
-    return " ".join(message.split())
+    # A multi-line message (e.g. every broken reference file) stays one line: parts joined by "; ".
+    parts = (" ".join(line.split()) for line in message.splitlines())
+    return "; ".join(part for part in parts if part)
 
 
 def load_reference_or_exit() -> Reference:
@@ -161,8 +163,3 @@ def _setting_for(what: str) -> str:
         "output folder": "GEC_OUTPUT_DIR",
         "archive folder": "GEC_ARCHIVE_DIR",
     }.get(what, "the matching GEC_ setting")
-
-
-def usage_error(message: str) -> NoReturn:
-    """Exit 2 with one line."""
-    raise fail(message, EXIT_USAGE)
