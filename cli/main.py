@@ -23,6 +23,7 @@ from cli.common import (
     console,
     err_console,
     fail,
+    faults,
 )
 from cli.common import cycle_or_exit as _cycle
 from cli.common import load_reference_or_exit as _reference
@@ -53,10 +54,11 @@ def template(
         schools = [found]
     else:
         schools = reference.expected_schools(cycle)
-    out.mkdir(parents=True, exist_ok=True)
-    for item in schools:
-        path = out / template_file_name(item, the_cycle)
-        path.write_bytes(build_template(item, the_cycle))
+    with faults():
+        out.mkdir(parents=True, exist_ok=True)
+        for item in schools:
+            path = out / template_file_name(item, the_cycle)
+            path.write_bytes(build_template(item, the_cycle))
     console.print(f"Wrote {len(schools)} template(s) to {out}")
 
 
@@ -71,7 +73,8 @@ def demo_data(
 
     reference = _reference()
     _cycle(reference, cycle)
-    truth = generate_demo_data(reference, cycle, out, seed=seed)
+    with faults():
+        truth = generate_demo_data(reference, cycle, out, seed=seed)
     data = json.loads(truth.read_text(encoding="utf-8"))
     console.print(f"Wrote {len(data['files'])} submission file(s) to {out}; truth file: {truth}")
 

@@ -231,6 +231,8 @@ def test_bad_paths_and_unreachable_servers_give_one_line(tmp_path: Path) -> None
          f"output folder {a_file / 'out'}"),
         (["report", "--cycle", "2023-H1", "--as-of", "yesterday"], {}, 2, "not an ISO time"),
         (["status", "--cycle", "2023-H1", "--lang", "fr"], {}, 2, "--lang"),
+        (["template", "--cycle", "2023-H1", "--all", "--out", str(a_file / "t")], {}, 1, str(a_file / "t")),
+        (["demo-data", "--cycle", "2023-H1", "--out", str(a_file / "d")], {}, 1, str(a_file / "d")),
     ]
     for command in (["init"], ["collect", "--inbox", str(inbox)], ["report", "--cycle", "2023-H1"],
                     ["status", "--cycle", "2023-H1"], ["remind", "--cycle", "2023-H1"],
