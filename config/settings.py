@@ -70,6 +70,10 @@ class _SettingsSource:
         self._override: Settings | None = None
         self._lock = threading.Lock()
 
+    def __reduce__(self) -> str:
+        # Pickled by name (Dask ships functions that use it by value): each process has its own.
+        return "get_settings"
+
     def __call__(self) -> Settings:
         """Return the settings in force."""
         override = self._override

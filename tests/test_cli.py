@@ -302,3 +302,18 @@ def test_only_the_command_line_imports_the_command_line() -> None:
         if re.search(r"^\s*(from cli[ .]|import cli\b)", path.read_text(encoding="utf-8"), re.MULTILINE):
             importers.append(str(relative))
     assert importers == []
+
+
+def test_settings_source_travels_to_dask_workers_by_name() -> None:
+    import pickle
+
+    import cloudpickle
+
+    from config.settings import get_settings
+
+    # Dask pickles a task's function by value when it cannot by name; the settings go by name.
+    def uses_settings() -> int:
+        return get_settings().max_file_bytes
+
+    assert pickle.loads(pickle.dumps(get_settings)) is get_settings
+    assert cloudpickle.loads(cloudpickle.dumps(uses_settings))() == get_settings().max_file_bytes
