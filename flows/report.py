@@ -9,7 +9,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
-from config.settings import TIMEZONE, get_settings
+from config.clock import resolve_as_of
+from config.settings import get_settings
 from db.engine import make_engine
 from db.setup import init_database
 from flows.policies import DB_WRITE_TAG
@@ -17,15 +18,6 @@ from schemas.reference import load_reference
 from tasks.report.files import ReportFiles, record_report_run, write_report_files
 from tasks.report.inputs import load_cycle_data
 from tasks.report.rollup import CycleData
-
-
-def resolve_as_of(as_of: dt.datetime | str | None) -> dt.datetime:
-    """Return `as_of` as an aware datetime (naive means Asia/Ho_Chi_Minh); now when not given."""
-    if as_of is None or as_of == "":
-        # Whole seconds: the folder name, the header and the manifest all show the same moment.
-        return dt.datetime.now(TIMEZONE).replace(microsecond=0)
-    moment = dt.datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
-    return moment if moment.tzinfo else moment.replace(tzinfo=TIMEZONE)
 
 
 def default_cycle(moment: dt.datetime) -> str:
