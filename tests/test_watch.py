@@ -138,14 +138,10 @@ def test_mail_that_lands_during_an_outage_is_reported_after_reconnecting(imap_ma
 # The watcher end to end: mail lands → collect run → reply at the SMTP server
 
 
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[str]:
-    """A throwaway Prefect API for this module; yields its URL (for subprocesses too)."""
-    from prefect.settings import get_current_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield str(get_current_settings().api.url)
+@pytest.fixture
+def prefect_api(prefect_harness: str) -> str:
+    """The session's throwaway Prefect API (tests/support/prefect_harness.py); its URL for subprocesses."""
+    return prefect_harness
 
 
 @pytest.fixture
