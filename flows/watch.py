@@ -260,7 +260,7 @@ def run_watch(source: str = "all", **options: Any) -> WatchStats:
             return watcher.stats
 
 
-@flow(name="watch-submissions", log_prints=False)
+@flow(name="watch-mailbox", log_prints=False)
 def watch_submissions(
     source: Literal["all", "mailbox", "folder"] = "all",
     quiet_seconds: float = QUIET_SECONDS,

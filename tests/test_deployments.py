@@ -60,7 +60,7 @@ DEPLOYMENTS: dict[str, tuple[str, str, set[tuple[str, str]]]] = {
         ("0 9 6 5 *", '{"kind": "overdue"}'), ("0 9 6 11 *", '{"kind": "overdue"}')}),
     "review-submission": ("flows.review:review_submission", "review-submission", set()),
     "revalidate-submissions": ("flows.review:revalidate_submissions", "revalidate-submissions", set()),
-    "watch-mailbox": ("flows.watch:watch_submissions", "watch-submissions", {("0 * * * *", "{}")}),
+    "watch-mailbox": ("flows.watch:watch_submissions", "watch-mailbox", {("0 * * * *", "{}")}),
 }
 # Tasks that write the application database, by flow module: each must carry the tag the
 # gec-db-write concurrency limit throttles.
