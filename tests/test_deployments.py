@@ -59,7 +59,7 @@ DEPLOYMENTS: dict[str, tuple[str, str, set[tuple[str, str]]]] = {
     "send-reminders": ("flows.remind:send_reminders", "send-reminders", set()),
     "review-submission": ("flows.review:review_submission", "review-submission", set()),
     "revalidate-submissions": ("flows.review:revalidate_submissions", "revalidate-submissions", set()),
-    "watch-mailbox": ("flows.watch:watch_submissions", "watch-submissions", {("0 * * * *", "{}")}),
+    "watch-mailbox": ("flows.watch:watch_submissions", "watch-mailbox", {("0 * * * *", "{}")}),
 }
 # Tasks that write the application database, by flow module: each must carry the tag the
 # gec-db-write concurrency limit throttles.
