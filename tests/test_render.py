@@ -16,9 +16,9 @@ from bs4 import BeautifulSoup
 from python_calamine import CalamineWorkbook
 
 from config.settings import PROJECT_ROOT
+from tasks.report.build import build_report
 from tasks.report.render_html import render_html
 from tasks.report.render_xlsx import render_restricted_xlsx, render_xlsx, sheet_names
-from tasks.report.rollup import build_report
 from tests.support import rollup_data as fx
 
 SCREENSHOTS = PROJECT_ROOT / "outputs" / "report-screenshots"

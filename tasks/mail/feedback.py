@@ -41,6 +41,7 @@ from schemas.contract import (
     Severity,
 )
 from schemas.findings import Finding, make_finding
+from schemas.indicators import reach_percent
 from schemas.reference import Cycle, Reference, School
 from schemas.workbook import ParsedWorkbook
 from tasks.check.parse import parse_workbook
@@ -313,13 +314,7 @@ def indicator_figures(
         indicator = reference.indicator(code)
         if indicator is None or indicator.manual:
             continue
-        total = reached = 0
-        for group in indicator.groups:
-            row = reach.get(group) or {}
-            if isinstance(row.get("total"), int) and isinstance(row.get("reached"), int):
-                total += int(row["total"])  # type: ignore[arg-type]
-                reached += int(row["reached"])  # type: ignore[arg-type]
-        value = 100 * reached / total if total else None
+        value = reach_percent(indicator.groups, reach)
         figures.append(IndicatorFigure(code, value, indicator.target, indicator.direction,
                                        indicator.is_met(value)))
     return figures

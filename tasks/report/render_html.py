@@ -15,18 +15,18 @@ import pandas as pd
 from great_tables import GT
 
 from tasks.report.charts import completeness_by_level_svg, reach_by_ward_svg
-from tasks.report.rollup import (
+from tasks.report.model import Column, CycleReport, Table
+from tasks.report.section_1_header import (
     DOC_NUMBER,
-    MET_TEXT,
     MOTTO,
     NATION,
     OFFICE,
     OFFICE_PARENT,
     TITLE,
-    Column,
-    CycleReport,
-    Table,
     administrative_date,
+)
+from tasks.report.wording import (
+    MET_TEXT,
     fmt_change,
     fmt_date,
     fmt_datetime,

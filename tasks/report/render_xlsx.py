@@ -20,18 +20,14 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from tasks.report.rollup import (
+from tasks.report.model import Column, CycleReport, Table
+from tasks.report.section_1_header import OFFICE, OFFICE_PARENT, TITLE, administrative_date
+from tasks.report.wording import (
     MET_TEXT,
-    OFFICE,
-    OFFICE_PARENT,
     STATE_LABELS,
-    TITLE,
-    Column,
-    CycleReport,
-    Table,
-    administrative_date,
     fmt_date,
     fmt_datetime,
+    is_missing,
     local_time,
     verdict,
 )
@@ -113,22 +109,13 @@ def _new_workbook(buffer: io.BytesIO, report: CycleReport, title: str) -> Workbo
     return book
 
 
-def _missing(value: object) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def _write_cell(
     sheet: Worksheet, row: int, col: int, column: Column, record: pd.Series, formats: _Formats
 ) -> None:
     """Write one value with the number format its kind calls for; text always as a string."""
     value = record[column.key]
     unit = str(record[column.unit_key]) if column.unit_key else ""
-    if _missing(value) and column.kind != "met":
+    if is_missing(value) and column.kind != "met":
         # "Chưa nhập" says something a blank does not; "—" is only a placeholder.
         if column.empty != "—":
             sheet.write_string(row, col, column.empty, formats.right)

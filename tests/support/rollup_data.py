@@ -12,7 +12,7 @@ import pandas as pd
 
 from config.settings import TIMEZONE
 from schemas.reference import Cycle, Indicator
-from tasks.report.rollup import COLUMNS, CycleData, PreviousCycle, empty_frame
+from tasks.report.cycle_data import COLUMNS, CycleData, PreviousCycle, empty_frame
 
 SCRIPT = "<script>alert(1)</script>"
 HYPERLINK = '=HYPERLINK("http://x","y")'
