@@ -148,7 +148,32 @@ def test_seven_sections_follow_the_header(soup):
         "5. TÌNH HÌNH VỤ VIỆC LIÊN QUAN ĐẾN TRẺ EM",
         "6. CHẤT LƯỢNG SỐ LIỆU",
         "7. SO SÁNH VỚI KỲ TRƯỚC",
+        "PHỤ LỤC 1",
+        "PHỤ LỤC 2",
+        "PHỤ LỤC 3",
+        "PHỤ LỤC 4",
     ]
+
+
+def test_long_lists_are_appendices_after_the_signature(soup):
+    """The per-school lists leave the body for numbered appendices, each starting a printed page."""
+    closing = soup.find(class_="closing")
+    appendices = soup.find(class_="appendices")
+    assert closing is not None and appendices is not None
+    assert appendices in closing.find_all_next(class_="appendices")
+    listed = {"bang-1-4": 1, "bang-1-5": 2, "bang-2-5": 3, "bang-4-2": 4}
+    for table_id, number in listed.items():
+        appendix = soup.find(id=f"phu-luc-{number}")
+        assert appendix.find(id=table_id) is not None
+        assert all(body.find(id=table_id) is None for body in soup.select('section[id^="muc-"]'))
+        pointers = [
+            p for p in soup.find_all("p", class_="see-appendix") if f"Phụ lục {number}." in p.get_text()
+        ]
+        assert len(pointers) == 1 and pointers[0].find_parent("section")["id"].startswith("muc-")
+    css = soup.find("style").get_text()
+    print_css = css.split("@media print")[1]
+    assert ".appendix { break-before: page; }" in print_css
+    assert "thead { display: table-header-group; }" in print_css
 
 
 def test_html_completeness_figures(soup):

@@ -9,19 +9,23 @@ import copy
 import datetime as dt
 import json
 import os
+import re
+import shutil
 import stat
 import subprocess
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import openpyxl
 import pytest
 from sqlalchemy import Engine, select
 
 from config.settings import PROJECT_ROOT
 from db import models
+from db.engine import make_engine
 from db.setup import init_database
-from demo.data import school_values
+from demo.data import generate_demo_data, school_values
 from schemas.reference import Reference, load_reference
 from tasks.intake.folder import incoming_file
 from tasks.report.files import record_report_run, write_report_files
@@ -158,3 +162,58 @@ def test_gec_report_command_prints_the_paths_it_wrote(
     ]
     assert all(path.is_file() for path in printed)
     assert "MN001" in {e["school_code"] for e in _manifest(folder / "manifest.json")["submissions"]}
+
+
+# -------------------------------------------------------------------------------- print (LibreOffice)
+
+
+def soffice() -> str:
+    path = shutil.which("soffice") or shutil.which("libreoffice")
+    if path is None:
+        pytest.fail("LibreOffice is not installed: run scripts/install-system-deps.sh (CI installs it).")
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_rollup(tmp_path_factory: pytest.TempPathFactory, reference: Reference) -> Path:
+    """Build the demo's rollup (`gec demo-data` files, stored, reported as of the day after the deadline)."""
+    root = tmp_path_factory.mktemp("demo")
+    generate_demo_data(reference, H1, root / "inbox", seed=2023)
+    files = [
+        incoming_file(path.read_bytes(), source="folder", original_name=path.name,
+                      received_at=dt.datetime.fromtimestamp(path.stat().st_mtime, HCM), source_ref=str(path))
+        for path in sorted((root / "inbox").glob("*.xls*"))
+    ]
+    url = f"sqlite:///{root / 'gec.sqlite3'}"
+    init_database(url, reference)
+    engine = make_engine(url)
+    store.ingest(engine, reference, files, max_bytes=20 * 1024 * 1024)
+    data = load_cycle_data(engine, reference, H1, dt.datetime(2023, 12, 31, tzinfo=HCM))
+    engine.dispose()
+    return write_report_files(data, root / "outputs").xlsx
+
+
+def test_demo_rollup_prints_on_a4_one_page_wide(demo_rollup: Path, tmp_path: Path) -> None:
+    """The office prints tong-hop.xlsx: A4, each sheet one page wide, header rows on every page, ≤ 25 pages."""
+    book = openpyxl.load_workbook(demo_rollup)
+    for sheet in book.worksheets:
+        setup = sheet.page_setup
+        assert int(setup.paperSize) == int(sheet.PAPERSIZE_A4), sheet.title
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage, sheet.title
+        # fitToWidth is omitted when 1, the OOXML default; fitToHeight 0 means as many pages as needed.
+        assert (setup.fitToWidth or 1, setup.fitToHeight) == (1, 0), sheet.title
+        if sheet.title[0].isdigit():  # a table sheet: title, period line and column labels repeat
+            assert sheet.print_title_rows == "$1:$4", sheet.title
+    wide = book["2.1 Chỉ tiêu toàn quận"]
+    assert wide.page_setup.orientation == "landscape"
+    assert book["6.1 Tình trạng tệp nộp"].page_setup.orientation == "portrait"
+
+    converted = subprocess.run(
+        [soffice(), "--headless", f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+         "--convert-to", "pdf", "--outdir", str(tmp_path), str(demo_rollup)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )
+    pdf = tmp_path / "tong-hop.pdf"
+    assert converted.returncode == 0 and pdf.exists(), converted.stderr[-2000:]
+    pages = len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf.read_bytes()))
+    assert 0 < pages <= 25, pages

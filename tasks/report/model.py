@@ -37,6 +37,8 @@ class Table:
     columns: tuple[Column, ...]
     frame: pd.DataFrame
     note: str = ""
+    # A long per-school list: printed as an appendix (Phụ lục) after the signature, not in the body.
+    appendix: bool = False
 
     def __post_init__(self) -> None:
         if len(self.sheet) > 31 or re.search(r"[\[\]:*?/\\]", self.sheet):

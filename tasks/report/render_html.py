@@ -71,11 +71,18 @@ td.gt_right, td.gt_center { white-space: nowrap; }
 .closing .sign { text-align: center; font-weight: bold; }
 .recipients { font-size: 13px; }
 .generated { margin-top: 28px; font-size: 12px; color: #555555; font-style: italic; }
+p.see-appendix { margin: 4px 0 14px; font-style: italic; }
+.appendices h2 { text-align: center; border-bottom: none; }
 @media print {
   html { background: #ffffff; }
   .page { max-width: none; padding: 0; }
   h2 { break-after: avoid; }
   .table-block, .chart-block { break-inside: avoid; }
+  /* Long lists: each appendix on its own pages, header row repeated, no row split across pages. */
+  .appendix { break-before: page; }
+  .appendix .table-block { break-inside: auto; }
+  thead { display: table-header-group; }
+  tr { break-inside: avoid; }
 }
 @page { size: A4; margin: 20mm 15mm 20mm 25mm; }
 """
@@ -218,9 +225,36 @@ def _closing() -> str:
 </tr></table>"""
 
 
+def appendix_numbers(report: CycleReport) -> dict[str, int]:
+    """Return the appendix (Phụ lục) number of each long list, in the order the report names them."""
+    tables = [table for section in report.sections for table in section.tables if table.appendix]
+    return {table.id: number for number, table in enumerate(tables, start=1)}
+
+
+def _appendix_pointer(table: Table, number: int) -> str:
+    # Plain text, no link: the page references nothing, not even itself (see test_html_is_self_contained).
+    return f'<p class="see-appendix">{escape(table.title)}: xem Phụ lục {number}.</p>'
+
+
+def _appendices(report: CycleReport, numbers: dict[str, int]) -> list[str]:
+    parts = []
+    for section in report.sections:
+        for table in section.tables:
+            if table.id in numbers:
+                number = numbers[table.id]
+                parts += [
+                    f'<section class="appendix" id="phu-luc-{number}">',
+                    f"<h2>PHỤ LỤC {number}</h2>",
+                    _table_html(table),
+                    "</section>",
+                ]
+    return ['<div class="appendices">', *parts, "</div>"] if parts else []
+
+
 def render_html(report: CycleReport) -> str:
-    """Return the whole report as one self-contained HTML page."""
+    """Return the whole report as one self-contained HTML page; long lists follow as appendices."""
     charts = _charts(report)
+    numbers = appendix_numbers(report)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="vi">',
@@ -239,6 +273,9 @@ def render_html(report: CycleReport) -> str:
         parts.append(f"<h2>{section.number}. {escape(section.title)}</h2>")
         parts += [f'<p class="lead">{escape(paragraph)}</p>' for paragraph in section.paragraphs]
         for table in section.tables:
+            if table.id in numbers:
+                parts.append(_appendix_pointer(table, numbers[table.id]))
+                continue
             parts.append(_table_html(table))
             if table.id in charts:
                 parts.append(charts[table.id])
@@ -247,6 +284,7 @@ def render_html(report: CycleReport) -> str:
         _closing(),
         '<p class="generated">Báo cáo được tổng hợp tự động từ các báo cáo hợp lệ của các trường '
         f"nhận đến {escape(fmt_datetime(report.as_of))}.</p>",
+        *_appendices(report, numbers),
         "</main>",
         "</body>",
         "</html>",

@@ -129,6 +129,7 @@ def build_status_section(data: CycleData, schools: pd.DataFrame) -> tuple[Sectio
             "1.4 Trường chưa nộp hợp lệ",
             (*school_columns, Column("state_label", "Tình trạng", width=22)),
             not_received,
+            appendix=True,
         ),
         Table(
             "bang-1-5",
@@ -136,6 +137,7 @@ def build_status_section(data: CycleData, schools: pd.DataFrame) -> tuple[Sectio
             "1.5 Trường nộp trễ",
             (*school_columns, Column("received_at", "Thời điểm nhận", "datetime", width=18)),
             late,
+            appendix=True,
         ),
     )
     paragraphs = (

@@ -256,6 +256,7 @@ def build_indicators_section(
                 *rate_columns,
             ),
             per_school,
+            appendix=True,
         ),
         Table(
             "bang-2-6",

@@ -72,6 +72,7 @@ def build_self_assessment_section(checklist: pd.DataFrame, schools: pd.DataFrame
                 Column("ward", "Phường", width=12),
             ),
             answered_no.reset_index(drop=True),
+            appendix=True,
         ),
     )
     return Section(4, "KẾT QUẢ TỰ ĐÁNH GIÁ", tables)
