@@ -194,7 +194,7 @@ def demo_rollup(tmp_path_factory: pytest.TempPathFactory, reference: Reference) 
 
 
 def test_demo_rollup_prints_on_a4_one_page_wide(demo_rollup: Path, tmp_path: Path) -> None:
-    """The office prints tong-hop.xlsx: A4, each sheet one page wide, header rows on every page, ≤ 25 pages."""
+    """tong-hop.xlsx prints on A4, each sheet one page wide, header rows on every page, ≤ 25 pages."""
     book = openpyxl.load_workbook(demo_rollup)
     for sheet in book.worksheets:
         setup = sheet.page_setup
