@@ -14,7 +14,9 @@ Decisions the office should know about:
 - Reach indicators (CT1, CT2, any catalog entry with `groups`) are Σreached / Σtotal over those
   audience groups of the schools' current accepted submissions (a ratio of sums, not a mean of rates).
 - Public incident counts from 1 to 4 are shown as "<5"; there is no total row, so a suppressed cell
-  cannot be recovered by subtraction. Per-school incident counts exist only in the restricted table.
+  cannot be recovered by subtraction. Public totals are frozen once per cycle at the incident cutoff
+  (deadline plus a week), so two reports cannot be subtracted to reveal one school's late file.
+  Per-school incident counts exist only in the restricted table.
 
 One module per SPEC §5 section, named by its SPEC number: `section_1_header` (the unnumbered header)
 through `section_8_change`; the page numbers the sections after the header from 1, so SPEC §5.2 is
@@ -45,6 +47,10 @@ def build_report(data: CycleData) -> CycleReport:
     incidents = with_counts(data.incidents, "incidents")
     incidents["school_code"] = text_column(incidents["school_code"])
     general = with_counts(data.general, "general")
+    published = None
+    if data.published_incidents is not None:
+        published = with_counts(data.published_incidents, "incidents")
+        published["school_code"] = text_column(published["school_code"])
     submissions = with_counts(data.submissions, "submissions")
     checklist = data.checklist.copy()
     checklist["school_code"] = text_column(checklist["school_code"])
@@ -70,7 +76,7 @@ def build_report(data: CycleData) -> CycleReport:
             indicators,
             build_activities_section(activities, reporting),
             build_self_assessment_section(checklist, schools),
-            build_incidents_section(incidents),
+            build_incidents_section(published, data.incidents_cutoff),
             build_quality_section(submissions, data.findings),
             build_change_section(data, schools, reach, activities),
         ),

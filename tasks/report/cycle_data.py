@@ -121,6 +121,9 @@ class CycleData:
     - general: school_code: str; child_protection_staff, trained_staff: int.
     `manual_values` are in the catalog's unit (a "%" indicator's 72.5 means 72.5%) and override
     `Indicator.value`; an indicator with neither shows "Chưa nhập".
+    `incidents` are the current rows (for the restricted file only). `published_incidents` are the
+    rows the public totals are computed from: the cycle's incidents frozen at `incidents_cutoff`
+    (see `section_6_incidents`), or None while the cutoff has not passed (nothing is published).
     """
 
     cycle: Cycle
@@ -137,12 +140,16 @@ class CycleData:
     manual_values: Mapping[str, float] = field(default_factory=dict)
     previous_cycle_id: str | None = None
     previous: PreviousCycle | None = None
+    published_incidents: pd.DataFrame | None = None
+    incidents_cutoff: dt.datetime | None = None
 
     def __post_init__(self) -> None:
         if self.as_of.tzinfo is None:
             raise ValueError("as_of must be timezone-aware")
         for name in COLUMNS:
             _check_columns(name, getattr(self, name))
+        if self.published_incidents is not None:
+            _check_columns("incidents", self.published_incidents)
         unknown = set(self.schools["state"].dropna()) - set(SCHOOL_STATES)
         if unknown:
             raise ValueError(f"unknown school states {sorted(unknown)}")

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, Table, select
 from db import models
 from schemas.reference import Reference
 from tasks.report.cycle_data import COLUMNS, CycleData, PreviousCycle, empty_frame
+from tasks.report.section_6_incidents import incident_cutoff
 from tasks.storage.cycle_rows import CycleRows, read_cycle_rows
 
 # Public sheet tables; incident counts are read separately, only for the restricted file and the
@@ -131,6 +132,14 @@ def load_cycle_data(
             activities=_sheet_rows(engine, "activities", previous_current),
         )
 
+    # Public incident totals are frozen at the cycle's incident cutoff (disclosure control, see
+    # section_6_incidents): read the submissions current then, not at `as_of`.
+    cutoff = incident_cutoff(cycle.deadline_end)
+    published = None
+    if as_of >= cutoff:
+        frozen = read_cycle_rows(engine, reference, cycle_id, as_of=cutoff)
+        published = _sheet_rows(engine, "incidents", frozen.current())
+
     return CycleData(
         cycle=cycle,
         as_of=as_of,
@@ -146,4 +155,6 @@ def load_cycle_data(
         manual_values=dict(manual_values or {}),
         previous_cycle_id=previous_id if previous else None,
         previous=previous,
+        published_incidents=published,
+        incidents_cutoff=cutoff,
     )

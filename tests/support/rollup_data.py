@@ -267,6 +267,9 @@ def make_cycle_data(*, previous: bool = True, **overrides: object) -> CycleData:
         "activities": _frame("activities", ACTIVITIES),
         "checklist": _frame("checklist", CHECKLIST),
         "incidents": _frame("incidents", INCIDENTS),
+        # As if the incident cutoff had passed with the same rows current (see section_6_incidents).
+        "published_incidents": _frame("incidents", INCIDENTS),
+        "incidents_cutoff": AS_OF - dt.timedelta(days=1),
         "general": _frame("general", GENERAL),
         "previous_cycle_id": PREVIOUS_ID if previous else None,
         "previous": PreviousCycle(
