@@ -16,6 +16,7 @@ from bs4 import BeautifulSoup
 from python_calamine import CalamineWorkbook
 
 from config.settings import PROJECT_ROOT
+from tasks.report import render_html as render_html_module
 from tasks.report.build import build_report
 from tasks.report.render_html import render_html
 from tasks.report.render_xlsx import render_restricted_xlsx, render_xlsx, sheet_names
@@ -504,3 +505,32 @@ document.body.dataset.painted = JSON.stringify([...document.querySelectorAll('#b
     assert by_code["CT2"]["Kết quả"] == by_code["CT2"]["Đánh giá"] == green
     assert by_code["CT1"]["Mục tiêu"] not in (red, green)
     assert by_code["TE1"]["Kết quả"] not in (red, green)  # no value entered, so no verdict
+
+
+# -------------------------------------------------------------------------------- size at city scale
+
+
+def test_long_lists_render_as_plain_rows(soup):
+    """Appendix lists carry no per-cell classes or styles: a 5,000-row list stays small."""
+    block = soup.find(id="bang-2-5")
+    table = block.find("table")
+    assert "list" in table["class"]
+    cells = table.select("tbody td")
+    assert cells and all(not cell.attrs for cell in cells)
+    # Verdicts still colour their cells (the class sits on the text, as in the great-tables tables).
+    assert table.select("tbody td > span.gec-met, tbody td > span.gec-unmet")
+
+
+def test_lists_too_long_for_the_page_point_to_the_workbook(monkeypatch, report):
+    """Past HTML_LIST_ROWS a list is left to the workbook; its section and appendix stay, with a pointer."""
+    monkeypatch.setattr(render_html_module, "HTML_LIST_ROWS", 2)
+    page = BeautifulSoup(render_html(report), "html.parser")
+    headings = [h.get_text() for h in page.find_all("h2")]
+    assert len(headings) == 11 and headings[-4:] == [f"PHỤ LỤC {n}" for n in range(1, 5)]
+    block = page.find(id="bang-2-5")
+    assert block.find("table") is None
+    rows = len(report.table("bang-2-5").frame)
+    assert rows > 2
+    assert f"Danh sách có {rows} dòng" in block.get_text()
+    assert "tong-hop.xlsx" in block.get_text() and "2.5 Chỉ tiêu theo trường" in block.get_text()
+    assert len(sheet_rows(render_xlsx(report), "2.5 Chỉ tiêu theo trường")) >= rows + 4

@@ -38,6 +38,9 @@ from tasks.report.wording import (
 )
 
 FONTS = ["Times New Roman", "Times", "serif"]
+# Longer appendix lists (a city's per-school table) are left to the workbook, so the page stays small.
+HTML_LIST_ROWS = 1000
+XLSX_FILE = "tong-hop.xlsx"
 MET_STYLE = {True: ("#d7f0dc", "#1b5e20"), False: ("#f9d6d5", "#8b1a1a")}
 MET_CLASS = {True: "gec-met", False: "gec-unmet"}
 NUMERIC_KINDS = {"int", "pct", "measure", "change", "small_count", "datetime", "date"}
@@ -72,6 +75,13 @@ td.gt_right, td.gt_center { white-space: nowrap; }
 .recipients { font-size: 13px; }
 .generated { margin-top: 28px; font-size: 12px; color: #555555; font-style: italic; }
 p.see-appendix { margin: 4px 0 14px; font-style: italic; }
+table.list { width: 100%; border-collapse: collapse; font-size: 13px; border-top: 2px solid #1f3b63; }
+table.list caption { text-align: left; font-weight: bold; font-size: 15px; padding: 4px 0 6px; }
+table.list th { background: #eef2f7; text-align: left; vertical-align: bottom; padding: 4px;
+  border-bottom: 2px solid #d3d3d3; }
+table.list td { padding: 3px 4px; vertical-align: top; border-bottom: 1px solid #e5e5e5; }
+table.list tfoot td { border: none; font-size: 12px; padding-top: 6px; }
+p.list-title { font-weight: bold; font-size: 15px; margin: 4px 0; }
 .appendices h2 { text-align: center; border-bottom: none; }
 @media print {
   html { background: #ffffff; }
@@ -95,10 +105,8 @@ VERDICT_CSS = "".join(
 )
 
 
-def display_value(column: Column, row: pd.Series) -> str:
+def display_text(column: Column, value: object, unit: str = "") -> str:
     """Return one cell as the reader sees it, in Vietnamese number and date formats."""
-    value = row[column.key]
-    unit = str(row[column.unit_key]) if column.unit_key else ""
     match column.kind:
         case "int":
             return fmt_int(value, column.empty)
@@ -120,10 +128,27 @@ def display_value(column: Column, row: pd.Series) -> str:
     return column.empty if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
+def display_value(column: Column, row: pd.Series) -> str:
+    """Return one cell of a row as the reader sees it."""
+    return display_text(column, row[column.key], str(row[column.unit_key]) if column.unit_key else "")
+
+
+def display_column(table: Table, column: Column) -> list[str]:
+    """Return one column's cells as formatted text, top to bottom (column-wise: no per-row objects)."""
+    values = table.frame[column.key].tolist()
+    if column.unit_key:
+        units = [str(unit) for unit in table.frame[column.unit_key].tolist()]
+        return [display_text(column, value, unit) for value, unit in zip(values, units, strict=True)]
+    return [display_text(column, value) for value in values]
+
+
 def display_frame(table: Table) -> pd.DataFrame:
     """Return the table's shown columns as formatted text."""
-    rows = [[display_value(column, row) for column in table.columns] for _, row in table.frame.iterrows()]
-    return pd.DataFrame(rows, columns=[column.key for column in table.columns], dtype=object)
+    return pd.DataFrame(
+        {column.key: pd.Series(display_column(table, column), dtype=object) for column in table.columns},
+        columns=[column.key for column in table.columns],
+        dtype=object,
+    )
 
 
 def verdict_cells(table: Table) -> dict[str, list[bool | None]]:
@@ -193,6 +218,51 @@ def _table_html(table: Table) -> str:
     return f'<div class="table-block">\n{html}\n{empty}</div>'
 
 
+def list_html(table: Table) -> str:
+    """Render a long list as a plain table: no per-cell classes or styles, so 5,000 rows stay small.
+
+    Alignment comes from one per-table rule on column positions; verdict colours from the same
+    classes as the great-tables tables. Lists longer than HTML_LIST_ROWS are left to the workbook.
+    """
+    if len(table.frame) > HTML_LIST_ROWS:
+        return (
+            f'<div class="table-block" id="{escape(table.id)}">\n'
+            f'<p class="list-title">{escape(table.title)}</p>\n'
+            f'<p class="lead">Danh sách có {fmt_int(len(table.frame))} dòng, quá dài để đưa vào trang này: '
+            f"xem đầy đủ trong tệp {XLSX_FILE}, trang tính “{escape(table.sheet)}”.</p>\n</div>"
+        )
+    verdicts = verdict_cells(table)
+    cells = []
+    for column in table.columns:
+        texts = display_column(table, column)
+        if column.key in verdicts:
+            cells.append([_verdict_html(t, j) for t, j in zip(texts, verdicts[column.key], strict=True)])
+        else:
+            cells.append([escape(text) for text in texts])
+    right = [i for i, c in enumerate(table.columns, start=1) if c.kind in NUMERIC_KINDS]
+    centre = [i for i, c in enumerate(table.columns, start=1) if c.kind == "met"]
+    rules = [
+        ",".join(f"#{table.id} td:nth-child({i})" for i in positions) + f" {{ text-align: {align}; }}"
+        for align, positions in (("right", right), ("center", centre))
+        if positions
+    ]
+    head = "".join(f"<th>{escape(column.label)}</th>" for column in table.columns)
+    body = "\n".join("<tr><td>" + "</td><td>".join(row) + "</td></tr>" for row in zip(*cells, strict=True))
+    foot = (
+        f'<tfoot><tr><td colspan="{len(table.columns)}">{escape(table.note)}</td></tr></tfoot>'
+        if table.note
+        else ""
+    )
+    empty = '<p class="empty">Không có dữ liệu.</p>' if table.frame.empty else ""
+    style = f"<style>{' '.join(rules)}</style>\n" if rules else ""
+    return (
+        f'<div class="table-block" id="{escape(table.id)}">\n{style}<table class="list">'
+        f"<caption>{escape(table.title)}</caption>\n"
+        f'<thead><tr class="gt_col_headings">{head}</tr></thead>\n<tbody>\n{body}\n</tbody>{foot}</table>\n'
+        f"{empty}</div>"
+    )
+
+
 def _header(report: CycleReport) -> str:
     period = f"{fmt_date(report.period_start)} – {fmt_date(report.period_end)}"
     return f"""<header>
@@ -245,7 +315,7 @@ def _appendices(report: CycleReport, numbers: dict[str, int]) -> list[str]:
                 parts += [
                     f'<section class="appendix" id="phu-luc-{number}">',
                     f"<h2>PHỤ LỤC {number}</h2>",
-                    _table_html(table),
+                    list_html(table),
                     "</section>",
                 ]
     return ['<div class="appendices">', *parts, "</div>"] if parts else []

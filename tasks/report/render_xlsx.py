@@ -11,11 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
@@ -120,7 +119,7 @@ def _new_workbook(buffer: io.BytesIO, report: CycleReport, title: str) -> Workbo
 
 
 def _write_cell(
-    sheet: Worksheet, row: int, col: int, column: Column, record: pd.Series, formats: _Formats
+    sheet: Worksheet, row: int, col: int, column: Column, record: Mapping[str, Any], formats: _Formats
 ) -> None:
     """Write one value with the number format its kind calls for; text always as a string."""
     value = record[column.key]
@@ -232,7 +231,8 @@ def _write_table(book: Workbook, table: Table, report: CycleReport, formats: _Fo
         sheet.set_column(col, col, _column_width(column))
         sheet.write_string(HEADER_ROW, col, column.label, formats.header)
     sheet.set_row(HEADER_ROW, 48)
-    for offset, (_, record) in enumerate(table.frame.iterrows()):
+    # Plain dicts, not iterrows(): a row Series per school made 5,000-row sheets slow.
+    for offset, record in enumerate(table.frame.to_dict("records")):
         for col, column in enumerate(table.columns):
             _write_cell(sheet, FIRST_DATA_ROW + offset, col, column, record, formats)
     last_row = FIRST_DATA_ROW + len(table.frame) - 1
