@@ -15,9 +15,9 @@ from db.engine import make_engine
 from db.setup import init_database
 from flows.policies import DB_WRITE_TAG
 from schemas.reference import load_reference
+from tasks.report.cycle_data import CycleData
 from tasks.report.files import ReportFiles, record_report_run, write_report_files
 from tasks.report.inputs import load_cycle_data
-from tasks.report.rollup import CycleData
 
 
 def default_cycle(moment: dt.datetime) -> str:

@@ -28,6 +28,7 @@ from schemas.contract import (
     INCIDENTS,
     REACH,
 )
+from schemas.indicators import reach_percent
 from schemas.reference import Reference, School
 from tasks.mail.wording import day
 
@@ -148,13 +149,7 @@ def indicator_figures(
         indicator = reference.indicator(code)
         if indicator is None or indicator.manual:
             continue
-        total = reached = 0
-        for group in indicator.groups:
-            row = reach.get(group) or {}
-            if isinstance(row.get("total"), int) and isinstance(row.get("reached"), int):
-                total += int(row["total"])  # type: ignore[arg-type]
-                reached += int(row["reached"])  # type: ignore[arg-type]
-        value = 100 * reached / total if total else None
+        value = reach_percent(indicator.groups, reach)
         figures.append(IndicatorFigure(code, value, indicator.target, indicator.direction,
                                        indicator.is_met(value)))
     return figures

@@ -11,7 +11,7 @@ from html import escape
 
 import pandas as pd
 
-from tasks.report.rollup import STATE_LABELS, fmt_int, fmt_pct
+from tasks.report.wording import STATE_LABELS, fmt_int, fmt_pct
 
 FONT = "'Times New Roman', Times, serif"
 SERIES_COLOURS = ("#1f5fa8", "#1b8a6b", "#7b4fa0", "#b8860b")

@@ -17,9 +17,10 @@ from sqlalchemy import Engine, insert
 from config.settings import PROJECT_ROOT, TIMEZONE
 from db import models
 from schemas.contract import CONTRACT_VERSION, TEMPLATE_VERSION
+from tasks.report.build import build_report
+from tasks.report.cycle_data import CycleData
 from tasks.report.render_html import render_html
 from tasks.report.render_xlsx import render_restricted_xlsx, render_xlsx
-from tasks.report.rollup import CycleData, build_report
 
 HTML_NAME = "tong-hop.html"
 XLSX_NAME = "tong-hop.xlsx"
