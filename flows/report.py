@@ -11,7 +11,7 @@ from prefect.cache_policies import NONE
 
 from config.clock import resolve_as_of
 from config.settings import get_settings
-from db.engine import make_engine
+from db.engine import make_engine, reporting_engine
 from db.setup import init_database
 from flows.policies import DB_WRITE_TAG
 from schemas.reference import load_reference
@@ -32,7 +32,7 @@ def load_report_data(cycle: str, as_of: dt.datetime) -> CycleData:
     reference = load_reference(get_settings().reference_dir)
     engine = make_engine()
     init_database(None, reference, cycle_ids=(cycle,))
-    return load_cycle_data(engine, reference, cycle, as_of)
+    return load_cycle_data(engine, reference, cycle, as_of, public_engine=reporting_engine())
 
 
 @task(cache_policy=NONE, timeout_seconds=600)

@@ -30,6 +30,7 @@ from schemas.contract import (
 )
 from schemas.indicators import reach_percent
 from schemas.reference import Reference, School
+from schemas.states import State
 from tasks.mail.wording import day
 
 SUBMISSIONS = models.Submission.__table__
@@ -43,7 +44,7 @@ SHEET_TABLES = {
 }
 INDICATOR_CODES = ("CT1", "CT2")
 # A reviewed submission is the school's own whoever mailed it; a held one is not (yet).
-_REVIEWED_STATES = ("accepted", "superseded")
+_REVIEWED_STATES = (State.ACCEPTED.value, State.SUPERSEDED.value)
 
 
 def _address(sender: str | None) -> str:

@@ -12,8 +12,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from schemas.reference import Cycle, Indicator
 
-SCHOOL_STATES = ("on_time", "late", "received_invalid", "held", "missing", "exempt")
-SUBMISSION_STATES = ("accepted", "rejected", "held", "superseded")
+from schemas.states import SCHOOL_STATES, SUBMISSION_STATES  # noqa: F401  (re-exported for the sections)
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "schools": (
@@ -138,6 +137,7 @@ class CycleData:
     incidents: pd.DataFrame
     general: pd.DataFrame
     manual_values: Mapping[str, float] = field(default_factory=dict)
+    reference_files: Mapping[str, str] = field(default_factory=dict)  # file name -> sha256 (manifest)
     previous_cycle_id: str | None = None
     previous: PreviousCycle | None = None
     published_incidents: pd.DataFrame | None = None

@@ -104,6 +104,7 @@ def write_report_files(data: CycleData, output_dir: Path) -> ReportFiles:
         "code_version": code_version(),
         "contract_version": CONTRACT_VERSION,
         "template_version": TEMPLATE_VERSION,
+        "reference_files": dict(sorted(data.reference_files.items())),
         "submissions": submissions,
         "files": {
             name: _sha256(directory / name) for name in (HTML_NAME, XLSX_NAME, RESTRICTED_NAME)

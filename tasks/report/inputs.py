@@ -107,8 +107,16 @@ def load_cycle_data(
     cycle_id: str,
     as_of: dt.datetime,
     manual_values: dict[str, float] | None = None,
+    *,
+    public_engine: Engine | None = None,
 ) -> CycleData:
-    """Read everything the cycle report needs, counting only submissions received by `as_of`."""
+    """Read everything the cycle report needs, counting only submissions received by `as_of`.
+
+    `public_engine` (on PostgreSQL the reporting role's, which cannot read incident rows) reads all but
+    the incident rows; `engine` reads only those, for the restricted file and the frozen public totals.
+    """
+    public = public_engine or engine
+    engine, confidential = public, engine
     cycle = reference.calendar.get(cycle_id)
     if cycle is None:
         raise ValueError(f"unknown cycle {cycle_id!r}")
@@ -138,7 +146,7 @@ def load_cycle_data(
     published = None
     if as_of >= cutoff:
         frozen = read_cycle_rows(engine, reference, cycle_id, as_of=cutoff)
-        published = _sheet_rows(engine, "incidents", frozen.current())
+        published = _sheet_rows(confidential, "incidents", frozen.current())
 
     return CycleData(
         cycle=cycle,
@@ -150,9 +158,10 @@ def load_cycle_data(
         reach=_sheet_rows(engine, "reach", current),
         activities=_sheet_rows(engine, "activities", current),
         checklist=_sheet_rows(engine, "checklist", current),
-        incidents=_sheet_rows(engine, "incidents", current),
+        incidents=_sheet_rows(confidential, "incidents", current),
         general=_sheet_rows(engine, "general", current),
         manual_values=dict(manual_values or {}),
+        reference_files=reference.fingerprint(),
         previous_cycle_id=previous_id if previous else None,
         previous=previous,
         published_incidents=published,

@@ -20,6 +20,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
+from schemas.states import CHARTED_SCHOOL_STATES as CHART_STATES
 from tasks.report.model import Column, CycleReport, Table
 from tasks.report.section_1_header import OFFICE, OFFICE_PARENT, TITLE, administrative_date
 from tasks.report.wording import (
@@ -37,7 +38,6 @@ TITLE_ROW, SUBTITLE_ROW, HEADER_ROW = 0, 1, 3
 FIRST_DATA_ROW = HEADER_ROW + 1
 CHART_SHEET = "Biểu đồ"
 INFO_SHEET = "Thông tin"
-CHART_STATES = ("on_time", "late", "received_invalid", "held", "missing")
 STATE_FILLS = {
     "on_time": "#2E7D32",
     "late": "#F2A900",

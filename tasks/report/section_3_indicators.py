@@ -64,7 +64,7 @@ def _indicator_rows(data: CycleData, reach: pd.DataFrame) -> pd.DataFrame:
                 source="Tính từ báo cáo của trường",
             )
         elif getattr(indicator, "manual", False):
-            entered = data.manual_values.get(indicator.code, getattr(indicator, "value", None))
+            entered = data.manual_values.get(indicator.code, indicator.value_for(data.cycle.id))
             row.update(
                 value=indicator_fraction(indicator, entered),
                 source="Phòng nhập" if not is_missing(entered) else NOT_ENTERED,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from config.settings import TIMEZONE
 from db import models
@@ -119,9 +119,16 @@ def _decision_at(rows: Sequence[_DecisionRow], as_of: dt.datetime | None) -> _De
 
 
 def _expected_schools(conn: Connection, reference: Reference, cycle_id: str) -> list[dict[str, Any]]:
-    """Return the registry as it stood for the cycle: expected schools with exempt flags."""
+    """Return the registry as it stood for the cycle: expected schools with exempt flags, and the name,
+    level and ward the cycle's snapshot recorded (a later registry edit never rewrites a past cycle)."""
     query = (
-        select(REGISTRY.c.school_code, REGISTRY.c.exempt, SCHOOLS.c.name, SCHOOLS.c.level, SCHOOLS.c.ward)
+        select(
+            REGISTRY.c.school_code,
+            REGISTRY.c.exempt,
+            func.coalesce(REGISTRY.c.name, SCHOOLS.c.name).label("name"),
+            func.coalesce(REGISTRY.c.level, SCHOOLS.c.level).label("level"),
+            func.coalesce(REGISTRY.c.ward, SCHOOLS.c.ward).label("ward"),
+        )
         .join(SCHOOLS, SCHOOLS.c.code == REGISTRY.c.school_code)
         .where(REGISTRY.c.cycle_id == cycle_id, REGISTRY.c.expected.is_(True))
         .order_by(REGISTRY.c.school_code)
