@@ -277,14 +277,23 @@ def review(
     accept: Annotated[bool, typer.Option("--accept", help="Accept the held submission")] = False,
     reject: Annotated[bool, typer.Option("--reject", help="Reject the held submission")] = False,
     note: Annotated[str | None, typer.Option(help="Why (kept with the decision)")] = None,
+    received_at: Annotated[str | None, typer.Option(
+        help="Correct when it was received (ISO; naive = Ho Chi Minh time); needs --note")] = None,
 ) -> None:
-    """Accept or reject a held submission (one from an unregistered sender)."""
+    """Accept or reject a held submission (one from an unregistered sender), or correct its received time."""
     from db.engine import DatabaseUnavailable
-    from tasks.operator.review import ReviewRefused, review_submission
+    from tasks.operator.review import ReviewRefused, correct_received_at, review_submission
 
-    if accept == reject:
-        raise _fail("give exactly one of --accept or --reject", EXIT_USAGE)
+    if (accept and reject) or not (accept or reject or received_at):
+        raise _fail("give exactly one of --accept or --reject, or --received-at", EXIT_USAGE)
     try:
+        if received_at:
+            fixed = correct_received_at(_engine(), submission_id, _parse_time(received_at), note or "", "cli")
+            console.print(f"Submission {submission_id}: received at {fixed['received_at']} "
+                          f"(was {fixed['previous_received_at']}), {fixed['state']}, "
+                          f"{'on time' if fixed['on_time'] else 'late'}")
+            if not (accept or reject):
+                return
         result = review_submission(_engine(), submission_id, "accept" if accept else "reject", note, "cli")
     except ReviewRefused as exc:
         raise _fail(str(exc), EXIT_USAGE) from exc
