@@ -540,4 +540,6 @@ class OutboxAttachment(Base):
 
 
 # Tables that hold no confidential data; public views and exports may read only these.
-CONFIDENTIAL_TABLES: frozenset[str] = frozenset({IncidentCount.__tablename__})
+# Received-time corrections are the operator's notes (names, phone calls): never for the reporting role.
+CONFIDENTIAL_TABLES: frozenset[str] = frozenset({IncidentCount.__tablename__,
+                                                 ReceivedTimeCorrection.__tablename__})
