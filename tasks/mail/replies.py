@@ -48,7 +48,8 @@ FORWARD_WHY = {
 FORWARD_LINES = (
     "Thư của {sender} nhận lúc {received_at} không kèm tệp báo cáo và {why}, nên hệ thống không trả lời "
     "tự động.",
-    "Thư gốc được đính kèm. Vui lòng đọc và trả lời trực tiếp cho người gửi ({address}).",
+    "Thư gốc được đính kèm. Vui lòng đọc và trả lời trực tiếp cho người gửi ({address}): mở thư gốc rồi "
+    "bấm Trả lời, hoặc viết thư mới. Bấm Trả lời ngay thư này sẽ gửi về hộp thư tiếp nhận, không đến trường.",
     "Thư đã được chuyển vào thư mục \u201cReview\u201d của hộp thư tiếp nhận.",
 )
 NO_SUBJECT = "không có tiêu đề"
