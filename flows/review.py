@@ -24,6 +24,9 @@ from schemas.reference import Reference, load_reference
 from tasks.check.checking import Checked
 from tasks.operator import revalidate, review
 
+# The review form's choice for "only correct the received time": a required drop-down stays one.
+TIME_ONLY = "received-at-only"
+
 
 @task(cache_policy=NONE, timeout_seconds=120, tags=[DB_WRITE_TAG], **RETRIES)
 def record_review(submission_id: int, decision: Literal["accept", "reject"], note: str | None,
@@ -65,19 +68,19 @@ def summarize(cycle: str | None, rewritten: Sequence[revalidate.Rewritten]) -> d
 
 
 @flow(name="review-submission",
-      flow_run_name=run_name("review-{submission_id}-{decision}-{time}", decision="received-at"),
-      log_prints=False, task_runner=task_runner_from_settings())
+      flow_run_name=run_name("review-{submission_id}-{decision}-{time}"), log_prints=False,
+      task_runner=task_runner_from_settings())
 def review_submission(
     submission_id: int,
-    decision: Literal["accept", "reject"] | None = None,
+    decision: Literal["accept", "reject", "received-at-only"],
     note: str | None = None,
     actor: str | None = None,
     received_at: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Accept or reject one held submission, and/or correct when it was received (a note is required);
-    a naive `received_at` is Asia/Ho_Chi_Minh time."""
-    if decision is None and received_at is None:
-        raise ValueError("give a decision (accept or reject), a received_at correction, or both")
+    """Accept or reject one held submission, and/or correct when it was received (`received_at`, naive
+    is Asia/Ho_Chi_Minh time; a note is required): `received-at-only` keeps the decision as it is."""
+    if decision == TIME_ONLY and received_at is None:
+        raise ValueError("decision received-at-only needs received_at")
     result: dict[str, Any] = {}
     if received_at is not None:
         moment = received_at if received_at.tzinfo else received_at.replace(tzinfo=TIMEZONE)
@@ -85,7 +88,7 @@ def review_submission(
         get_run_logger().info("submission %s: received at %s (was %s); %s -> %s", submission_id,
                               result["received_at"], result["previous_received_at"], result["previous_state"],
                               result["state"])
-    if decision is not None:
+    if decision != TIME_ONLY:
         result = {**result, **record_review(submission_id, decision, note, actor)}
         get_run_logger().info("submission %s: %s -> %s", submission_id, result["previous_state"],
                               result["state"])
