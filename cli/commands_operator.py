@@ -59,17 +59,27 @@ def review(
     accept: Annotated[bool, typer.Option("--accept", help="Accept the held submission")] = False,
     reject: Annotated[bool, typer.Option("--reject", help="Reject the held submission")] = False,
     note: Annotated[str | None, typer.Option(help="Why (kept with the decision)")] = None,
+    received_at: Annotated[str | None, typer.Option(
+        help="Correct when it was received (ISO; naive = Ho Chi Minh time); needs --note")] = None,
 ) -> None:
-    """Accept or reject a held submission (one from an unregistered sender)."""
-    from tasks.operator.review import ReviewRefused, review_submission
+    """Accept or reject a held submission (one from an unregistered sender), or correct its received time."""
+    from tasks.operator.review import ReviewRefused, correct_received_at, review_submission
 
-    if accept == reject:
-        raise fail("give exactly one of --accept or --reject", EXIT_USAGE)
+    if (accept and reject) or not (accept or reject or received_at):
+        raise fail("give exactly one of --accept or --reject, or --received-at", EXIT_USAGE)
+    moment = parse_time(received_at) if received_at else None
     reference = load_reference_or_exit()
     require_database()
     engine = ready_database(reference)
     with faults():
         try:
+            if moment is not None:
+                fixed = correct_received_at(engine, submission_id, moment, note or "", "cli")
+                console.print(f"Submission {submission_id}: received at {fixed['received_at']} "
+                              f"(was {fixed['previous_received_at']}), {fixed['state']}, "
+                              f"{'on time' if fixed['on_time'] else 'late'}")
+                if not (accept or reject):
+                    return
             result = review_submission(engine, submission_id, "accept" if accept else "reject", note, "cli")
         except ReviewRefused as exc:
             raise fail(str(exc), EXIT_USAGE) from exc

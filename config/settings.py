@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     smtp_ssl: str = "ssl"  # ssl | starttls | plain
 
     ops_email: str = ""
+    # Who answers a school's question or reply to our mail (a forward); empty: GEC_OPS_EMAIL.
+    specialist_email: str = ""
     # The office's person named in every reply to a school (empty: the reply names nobody).
     contact_name: str = ""
     contact_phone: str = ""

@@ -307,6 +307,21 @@ class Decision(Base):
     findings: Mapped[list[Finding]] = relationship(back_populates="decision", order_by="Finding.id")
 
 
+class ReceivedTimeCorrection(Base):
+    """An operator's correction of when a submission was received (a drop-folder file copied days after
+    the school sent it by Zalo): who, when, why, and the time it replaced. Never overwritten."""
+
+    __tablename__ = "received_time_corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    previous_received_at: Mapped[dt.datetime]
+    received_at: Mapped[dt.datetime]
+    note: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(Text)
+    corrected_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Finding(Base):
     """One validation finding, as `schemas.findings.Finding` describes it.
 
@@ -527,4 +542,6 @@ class OutboxAttachment(Base):
 
 
 # Tables that hold no confidential data; public views and exports may read only these.
-CONFIDENTIAL_TABLES: frozenset[str] = frozenset({IncidentCount.__tablename__})
+# Received-time corrections are the operator's notes (names, phone calls): never for the reporting role.
+CONFIDENTIAL_TABLES: frozenset[str] = frozenset({IncidentCount.__tablename__,
+                                                 ReceivedTimeCorrection.__tablename__})

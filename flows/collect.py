@@ -110,8 +110,10 @@ def queue_replies(
     outcomes: Sequence[Outcome], reference: Reference, max_bytes: int,
 ) -> list[str]:
     """Queue one reply per stored message (committed, deduplicated); return the messages answered now."""
+    settings = get_settings()
     return replies.queue_replies(make_engine(), reference, messages, records, checked, outcomes,
-                                 max_bytes=max_bytes, ops_email=get_settings().ops_email)
+                                 max_bytes=max_bytes, ops_email=settings.ops_email,
+                                 specialist_email=settings.specialist_email)
 
 
 @task(cache_policy=NONE, timeout_seconds=300)
@@ -210,6 +212,7 @@ def collect_mail(reference: quote[Reference], batch_size: int, max_bytes: int, s
         results = mail_intake.message_results(messages.unquote(), outcomes.unquote(), set(replied))
         summary.add(outcomes.unquote(), {})
         summary.not_kept += mail_intake.not_kept(results)
+        summary.forwarded += mail_intake.forwarded(results)
         file_mail(quote(results))
         if len(items) < batch_size or any(item.folder is None for item in results):
             break  # done, or a message that must wait would come back first in every batch

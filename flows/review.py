@@ -1,4 +1,5 @@
-"""Operator flows (SPEC §6): review a held submission; re-validate stored raw files after a rule change.
+"""Operator flows (SPEC §6): review a held submission or correct its received time; re-validate stored
+raw files after a rule change.
 
 Both are manual deployments. Re-validation runs stored files through the check every source uses
 (`flows.common.check_files`) batch by batch, then rewrites their decisions (`tasks.operator.revalidate`).
@@ -6,6 +7,7 @@ Both are manual deployments. Re-validation runs stored files through the check e
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -13,7 +15,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.utilities.annotations import quote
 
-from config.settings import get_settings
+from config.settings import TIMEZONE, get_settings
 from db.engine import make_engine
 from flows.common import check_files, run_name
 from flows.policies import DB_WRITE_TAG, RETRIES
@@ -22,12 +24,22 @@ from schemas.reference import Reference, load_reference
 from tasks.check.checking import Checked
 from tasks.operator import revalidate, review
 
+# The review form's choice for "only correct the received time": a required drop-down stays one.
+TIME_ONLY = "received-at-only"
+
 
 @task(cache_policy=NONE, timeout_seconds=120, tags=[DB_WRITE_TAG], **RETRIES)
 def record_review(submission_id: int, decision: Literal["accept", "reject"], note: str | None,
                   actor: str | None) -> dict[str, Any]:
     """Record an operator's decision on a held submission and re-derive the school's states."""
     return review.review_submission(make_engine(), submission_id, decision, note, actor)
+
+
+@task(cache_policy=NONE, timeout_seconds=120, tags=[DB_WRITE_TAG], **RETRIES)
+def record_received_at(submission_id: int, received_at: dt.datetime, note: str, actor: str | None
+                       ) -> dict[str, Any]:
+    """Correct when a submission was received, record who/when/why and re-derive the school's states."""
+    return review.correct_received_at(make_engine(), submission_id, received_at, note, actor)
 
 
 @task(cache_policy=NONE, timeout_seconds=120, **RETRIES)
@@ -60,13 +72,26 @@ def summarize(cycle: str | None, rewritten: Sequence[revalidate.Rewritten]) -> d
       task_runner=task_runner_from_settings())
 def review_submission(
     submission_id: int,
-    decision: Literal["accept", "reject"],
+    decision: Literal["accept", "reject", "received-at-only"],
     note: str | None = None,
     actor: str | None = None,
+    received_at: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Accept or reject one held submission."""
-    result = record_review(submission_id, decision, note, actor)
-    get_run_logger().info("submission %s: %s -> %s", submission_id, result["previous_state"], result["state"])
+    """Accept or reject one held submission, and/or correct when it was received (`received_at`, naive
+    is Asia/Ho_Chi_Minh time; a note is required): `received-at-only` keeps the decision as it is."""
+    if decision == TIME_ONLY and received_at is None:
+        raise ValueError("decision received-at-only needs received_at")
+    result: dict[str, Any] = {}
+    if received_at is not None:
+        moment = received_at if received_at.tzinfo else received_at.replace(tzinfo=TIMEZONE)
+        result = record_received_at(submission_id, moment, note or "", actor)
+        get_run_logger().info("submission %s: received at %s (was %s); %s -> %s", submission_id,
+                              result["received_at"], result["previous_received_at"], result["previous_state"],
+                              result["state"])
+    if decision != TIME_ONLY:
+        result = {**result, **record_review(submission_id, decision, note, actor)}
+        get_run_logger().info("submission %s: %s -> %s", submission_id, result["previous_state"],
+                              result["state"])
     return result
 
 

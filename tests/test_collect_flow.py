@@ -207,6 +207,15 @@ def test_review_and_revalidate_flows(
     assert (result["previous_state"], result["state"]) == ("held", "accepted")
     with pytest.raises(ValueError, match="not held"):
         review_submission(held.submission_id, "reject")
+    # The deployment's received_at: naive is Ho Chi Minh time; the correction needs a note, and is kept.
+    with pytest.raises(ValueError, match="note"):
+        review_submission(held.submission_id, "received-at-only", received_at="2023-05-07T09:00")
+    with pytest.raises(ValueError, match="needs received_at"):
+        review_submission(held.submission_id, "received-at-only", note="ngày gửi thật")
+    moved = review_submission(held.submission_id, "received-at-only", received_at="2023-05-07T09:00",
+                              note="ngày gửi thật", actor="chuyen.vien")
+    assert (moved["previous_on_time"], moved["on_time"], moved["state"]) == (True, False, "accepted")
+    assert moved["received_at"] == "2023-05-07T09:00:00+07:00"
 
     state = revalidate_submissions(cycle=H1, return_state=True)
     revalidated = state.result()

@@ -217,7 +217,8 @@ def test_deployment_parameters_are_typed_and_schedules_fit_them(name: str) -> No
         assert "type" in spec or "anyOf" in spec or "$ref" in spec or "allOf" in spec, (name, parameter)
     properties = schema["properties"]
     if name == "review-submission":
-        assert properties["decision"]["enum"] == ["accept", "reject"]
+        assert properties["decision"]["enum"] == ["accept", "reject", "received-at-only"]
+        assert {"format": "date-time", "type": "string"} in properties["received_at"]["anyOf"]
         assert properties["submission_id"]["type"] == "integer"
         assert {"submission_id", "decision"} <= set(schema["required"])
         assert "note" in properties
@@ -526,7 +527,8 @@ def test_operator_setup_end_to_end(postgres_url: str, tmp_path: Path) -> None:
             assert one_at_a_time and one_at_a_time.limit == 1
             assert options and options.collision_strategy == "CANCEL_NEW"
             review = client.read_deployment_by_name("review-submission/review-submission")
-            assert review.parameter_openapi_schema["properties"]["decision"]["enum"] == ["accept", "reject"]
+            assert review.parameter_openapi_schema["properties"]["decision"]["enum"] == [
+                "accept", "reject", "received-at-only"]
 
             # Next runs of the daily calendar job, as the server's scheduler computes them.
             report = client.read_deployment_by_name("gec-daily/gec-daily")
@@ -622,8 +624,8 @@ def test_operator_setup_end_to_end(postgres_url: str, tmp_path: Path) -> None:
             assert "Failed" in alert["subject"] and str(failed_run.id) in alert["body"]
             lap("failed run and its alert")
 
-            deployment_ids = {name: client.read_deployment_by_name(f"{name}/{name}").id
-                              for name in DEPLOYMENTS}
+            deployment_ids = {name: client.read_deployment_by_name(f"{flow_name}/{name}").id
+                              for name, (_, flow_name, _) in DEPLOYMENTS.items()}
 
         # What the operator sees in the UI.
         first_rejected = sorted(rejected)[0]

@@ -607,7 +607,7 @@ def test_collect_flow_reads_folder_and_mailbox(
     inbox.mkdir()
     for key, value in {**imap_mailbox.env, **smtp_server.env, "GEC_INBOX_DIR": str(inbox),
                        "GEC_ARCHIVE_DIR": str(tmp_path / "archive"), "GEC_OPS_EMAIL": OPS,
-                       "GEC_MAX_FILE_MB": "0.5"}.items():
+                       "GEC_SPECIALIST_EMAIL": "chuyenvien@q8.test", "GEC_MAX_FILE_MB": "0.5"}.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     (inbox / "MN002.xlsx").write_bytes(workbook(real, "MN002"))
@@ -615,6 +615,9 @@ def test_collect_flow_reads_folder_and_mailbox(
     imap_mailbox.append(outlook(sender, "MN001", "BC", [("Báo cáo MN001.xlsx", workbook(real, "MN001"))]),
                         internaldate=ARRIVED)
     imap_mailbox.append(plain("mn007@truong.q8.test", "Báo cáo", "quên đính kèm"), internaldate=ARRIVED)
+    # A question: forwarded to the specialist, not answered, filed for review, listed in the summary.
+    imap_mailbox.append(plain("mn005@truong.q8.test", "Hỏi về biểu mẫu", "Trang Vụ việc ghi thế nào ạ?"),
+                        internaldate=ARRIVED)
     large = real.schools["MN003"].emails[0]
     imap_mailbox.append(outlook(large, "MN003", "BC", [("Báo cáo MN003.xlsx", random.randbytes(600_000))]),
                         internaldate=ARRIVED)
@@ -638,7 +641,11 @@ def test_collect_flow_reads_folder_and_mailbox(
     assert summary.states == {"accepted": 2}
     assert len(imap_mailbox.messages(PROCESSED_FOLDER)) == 1
     assert len(imap_mailbox.messages(REJECTED_FOLDER)) == 2
-    assert replies_to(smtp_server) == Counter([sender, "mn007@truong.q8.test", large])
+    assert len(imap_mailbox.messages(mail_intake.REVIEW_FOLDER)) == 1
+    assert replies_to(smtp_server) == Counter([sender, "mn007@truong.q8.test", large, "chuyenvien@q8.test"])
+    assert [(item.sender, item.reason) for item in summary.forwarded] == [
+        ("mn005@truong.q8.test", "question")]
+    assert "Forwarded to the specialist (no automatic answer): 1" in summary.to_markdown()
     # Nothing was stored from two of the messages: the operator sees each, with why.
     assert [(item.sender, item.file, item.reason) for item in summary.not_kept] == [
         ("mn007@truong.q8.test", None, "no_workbook"),
@@ -647,7 +654,7 @@ def test_collect_flow_reads_folder_and_mailbox(
     assert "Báo cáo MN003.xlsx | too_large" in summary.to_markdown()
 
     again = collect_submissions(source="mailbox")
-    assert (again.files_seen, again.submissions) == (0, 0) and len(smtp_server.messages) == 3
+    assert (again.files_seen, again.submissions) == (0, 0) and len(smtp_server.messages) == 4
     assert again.not_kept == []
     get_settings.cache_clear()
 

@@ -12,8 +12,10 @@ One batch of messages goes through the same pipeline as a drop-folder batch (`fl
    `tasks.check.checking`); a sender not registered for the school makes a submission `held`.
 4. `tasks.mail.replies.queue_replies` queues one reply per message (committed, deduplicated by the
    message). Robots get no "attach your workbook" reply, our own address no reply at all: no mail loops.
-5. Only then `file_messages` moves each message to `Processed`, or to `Rejected` when nothing usable
-   was in it. Nothing is ever deleted.
+5. Only then `file_messages` moves each message to `Processed`, to `Review` when it is a person's
+   words for a person (`human_reply`: an answer to our mail or a question, with no workbook; it was
+   forwarded to the specialist, not answered), or to `Rejected` when nothing usable was in it.
+   Nothing is ever deleted.
 
 A crash or an outage at any step is repaired by the next run: the message is still unseen in the
 folder, its arrivals are found by `source_ref` (no second submission), its reply by its dedupe key
@@ -24,7 +26,11 @@ folder for the next run and gets no reply yet.
 from __future__ import annotations
 
 import datetime as dt
+import email
+import html
 import logging
+import re
+import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from email import policy
@@ -32,6 +38,7 @@ from email.parser import BytesHeaderParser
 from email.utils import parseaddr
 from typing import TypeVar
 
+from schemas import messages as vi
 from tasks.intake.folder import MAILBOX, IncomingFile, incoming_file
 from tasks.intake.mail_extract import Extraction, Skipped, SkipReason, extract_workbooks
 from tasks.intake.mailbox import (
@@ -42,7 +49,7 @@ from tasks.intake.mailbox import (
     MailItem,
     move_message,
 )
-from tasks.operator.summary import NotKept
+from tasks.operator.summary import Forwarded, NotKept
 from tasks.storage.submissions import Outcome
 
 log = logging.getLogger(__name__)
@@ -55,6 +62,33 @@ MAX_BATCHES = 20  # per run; whatever is left waits for the next run
 _ROBOT_LOCAL_PARTS = frozenset({"no-reply", "noreply", "do-not-reply", "donotreply"})
 _BOUNCE_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster"})
 _ROBOT_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
+# A message a person wrote for a person is filed here for the specialist, not answered automatically.
+REVIEW_FOLDER = "Review"
+REPLY, QUESTION = "reply", "question"  # why a message is a human reply
+# The Message-ID `tasks.mail.outbox.build_message` gives every mail we send: <gec.<row>.<digest>@domain>.
+_OUR_MESSAGE_ID = re.compile(r"<gec\.\d+\.[0-9a-f]{16}@([^<>\s]+)>", re.IGNORECASE)
+# "Re:", "Trả lời:", "TL:" (and "AW:", "SV:") as mail clients prefix an answer, stacked or numbered.
+_REPLY_PREFIX = re.compile(r"^\s*((re|tl|trả lời|tra loi|aw|sv)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+# Words of a question or a request. A bare "xin" is not one: "Xin gửi báo cáo" is a school that forgot
+# its attachment and needs the "no readable file" answer, so only "xin" asking for something counts.
+_QUESTION_WORDS = re.compile(
+    r"\?|(?<!\w)(hỏi|thắc mắc|giúp|nhờ"
+    r"|xin (hỏi|hướng dẫn|cho biết|ý kiến|phép hỏi|được hỏi|giải thích))(?!\w)",
+    re.IGNORECASE,
+)
+MAX_TEXT_CHARS = 20_000  # of a body read for question words: the first screens are enough
+
+
+def _subject_pattern(template: str) -> str:
+    """Turn one of our subject templates into a regex: the fields match any text."""
+    parts = re.split(r"\{[a-z_]+\}", template)
+    return ".+".join(re.escape(part.casefold()) for part in parts)
+
+
+_OUR_SUBJECTS = re.compile(
+    "^(" + "|".join(_subject_pattern(item) for item in (
+        *vi.FEEDBACK_SUBJECTS.values(), vi.NO_WORKBOOK_SUBJECT, *vi.REMINDER_SUBJECTS.values())) + ")$"
+)
 
 
 def message_ref(item: MailItem) -> str:
@@ -124,6 +158,7 @@ class MessageResult:
     reply_queued: bool  # this run queued its reply (False: queued earlier, or none is due)
     sender_kind: str  # person | automatic | own | bounce
     problem: str | None = None
+    human_reply: str | None = None  # reply | question: forwarded to the specialist, filed for review
 
 
 def not_kept(results: Sequence[MessageResult]) -> list[NotKept]:
@@ -132,8 +167,8 @@ def not_kept(results: Sequence[MessageResult]) -> list[NotKept]:
     are noise and left out, and so is everything in auto-replies and bounces: nobody sent a report."""
     found: list[NotKept] = []
     for result in results:
-        if result.sender_kind not in (PERSON, OWN):
-            continue
+        if result.sender_kind not in (PERSON, OWN) or result.human_reply:
+            continue  # a human reply is listed as forwarded (its screenshots are no refused report)
         for skipped in result.skipped:
             if skipped.reason == SkipReason.NOT_A_WORKBOOK and result.outcomes:
                 continue
@@ -142,6 +177,13 @@ def not_kept(results: Sequence[MessageResult]) -> list[NotKept]:
         if not result.outcomes and not result.skipped and result.sender_kind == PERSON:
             found.append(NotKept(message=result.ref, sender=result.sender, file=None, reason="no_workbook"))
     return found
+
+
+def forwarded(results: Sequence[MessageResult]) -> list[Forwarded]:
+    """Return the messages forwarded to the specialist: who wrote and when, never what they wrote."""
+    return [Forwarded(message=result.ref, sender=result.sender, received_at=result.received_at,
+                      reason=result.human_reply)
+            for result in results if result.human_reply and result.folder is not None]
 
 
 @dataclass(frozen=True)
@@ -153,6 +195,63 @@ class ReadMessage:
     extraction: Extraction
     kind: str  # person | automatic | own | bounce
     files: tuple[IncomingFile, ...]
+    human_reply: str | None = None  # reply | question (see is_human_reply); None: answered as usual
+
+
+def _domain(address: str) -> str:
+    return parseaddr(address)[1].rpartition("@")[2].strip().casefold()
+
+
+def answers_our_mail(raw: bytes, subject: str, office_address: str = "") -> bool:
+    """Tell whether a message answers one of ours: it names a Message-ID we sent (In-Reply-To or
+    References) or its subject is "Re:"/"Trả lời:"/"TL:" before one of our subjects."""
+    try:
+        headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+        named = " ".join(str(headers.get(name, "")) for name in ("In-Reply-To", "References"))
+    except Exception:  # unreadable headers name nothing
+        named = ""
+    ours = _domain(office_address)
+    if any(not ours or found.casefold() == ours for found in _OUR_MESSAGE_ID.findall(named)):
+        return True
+    text = unicodedata.normalize("NFC", subject or "")
+    prefix = _REPLY_PREFIX.match(text)
+    return bool(prefix) and bool(_OUR_SUBJECTS.match(text[prefix.end():].strip().casefold()))
+
+
+def message_text(raw: bytes) -> str:
+    """Return what the sender wrote (plain text, else the HTML's text), quoted lines left out, NFC."""
+    try:
+        msg = email.message_from_bytes(raw, policy=policy.default)
+        part = msg.get_body(("plain", "html"))  # type: ignore[attr-defined]
+        text = part.get_content() if part is not None else ""
+        if part is not None and part.get_content_type() == "text/html":
+            text = html.unescape(re.sub(r"<[^>]*>", " ", re.sub(r"(?is)<(style|script).*?</\1>", " ", text)))
+    except Exception:  # a body we cannot decode has no words to read
+        return ""
+    lines = [line for line in str(text)[:MAX_TEXT_CHARS].splitlines() if not line.lstrip().startswith(">")]
+    return unicodedata.normalize("NFC", "\n".join(lines))
+
+
+def looks_like_question(subject: str, text: str) -> bool:
+    """Tell whether a subject or body asks something: a "?" or words such as "hỏi", "thắc mắc", "giúp"."""
+    return bool(_QUESTION_WORDS.search(unicodedata.normalize("NFC", f"{subject}\n{text}")))
+
+
+def is_human_reply(kind: str, extraction: Extraction, raw: bytes, office_address: str = "") -> str | None:
+    """Return why a message is a person's words for a person (reply | question), or None.
+
+    Only a person's message that carries no workbook at all qualifies: a refused workbook (too large,
+    a broken zip) still gets the answer that says what to send instead.
+    """
+    if kind != PERSON or extraction.attachments:
+        return None
+    if any(item.reason != SkipReason.NOT_A_WORKBOOK for item in extraction.skipped):
+        return None
+    if answers_our_mail(raw, extraction.subject, office_address):
+        return REPLY
+    if looks_like_question(extraction.subject, message_text(raw)):
+        return QUESTION
+    return None
 
 
 def read_messages(items: Sequence[MailItem], *, max_bytes: int, office_address: str = ""
@@ -165,7 +264,8 @@ def read_messages(items: Sequence[MailItem], *, max_bytes: int, office_address: 
         # A delivery report is our own mail coming back: nothing in it is a school's submission.
         extraction = Extraction(found.sender, found.subject, found.message_id) if kind == BOUNCE else found
         messages.append(ReadMessage(item, message_ref(item), extraction, kind,
-                                    tuple(incoming_files(item, extraction))))
+                                    tuple(incoming_files(item, extraction)),
+                                    is_human_reply(kind, extraction, item.raw, office_address)))
     return messages
 
 
@@ -198,6 +298,8 @@ def message_results(
     results = []
     for message, its in zip(messages, per_message(messages, outcomes), strict=True):
         folder = filing_folder(its)
+        if folder == REJECTED_FOLDER and message.human_reply:
+            folder = REVIEW_FOLDER  # a person's words for the specialist: nothing was rejected
         if folder is None:
             log.warning("message %s: %d of its files could not be stored; it stays for the next run",
                         message.ref, sum(outcome.submission_id is None for outcome in its))
@@ -214,6 +316,7 @@ def message_results(
                 reply_queued=message.ref in replied,
                 sender_kind=message.kind,
                 problem=message.extraction.problem,
+                human_reply=message.human_reply,
             )
         )
     return results

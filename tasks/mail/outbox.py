@@ -14,11 +14,13 @@ retried. `attempts` therefore counts deliveries the server saw.
 
 from __future__ import annotations
 
+import email
 import hashlib
 import logging
 import smtplib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
@@ -209,6 +211,10 @@ def build_message(row: OutboxMessage, from_addr: str) -> EmailMessage:
         msg.add_alternative(row.body_html, subtype="html")
     for item in row.attachments:
         content = item.content if item.content is not None else item.received_file.content
+        if item.mime_type == "message/rfc822":
+            # RFC 2046: an attached message keeps its own encodings (never base64 around it).
+            msg.add_attachment(email.message_from_bytes(content, policy=policy.SMTP), filename=item.filename)
+            continue
         maintype, _, subtype = item.mime_type.partition("/")
         msg.add_attachment(
             content, maintype=maintype or "application", subtype=subtype or "octet-stream",

@@ -1,12 +1,15 @@
-"""Operator review of held submissions (SPEC §6): accept or reject as a new decision; states re-derived."""
+"""Operator review (SPEC §6): accept or reject a held submission, or correct when a submission was
+received, each recorded with who, when and why; states re-derived."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
+from db.models import ReceivedTimeCorrection
 from tasks.storage.recompute import recompute_states
 from tasks.storage.states import Decision
 from tasks.storage.submissions import insert_decisions
@@ -72,5 +75,71 @@ def review_submission(
     }
 
 
-# --------------------------------------------------------------------------------------------------
-# Re-validation
+CORRECTIONS = ReceivedTimeCorrection.__table__
+
+
+def correct_received_at(
+    engine: Engine,
+    submission_id: int,
+    received_at: dt.datetime,
+    note: str,
+    actor: str | None = None,
+) -> dict[str, Any]:
+    """Set when a submission was received (e.g. the day a school sent it by Zalo, not the day the file
+    was copied), record the correction with who, when and why, and re-derive the school's states.
+
+    The arrival as stored (`file_receipts`) is kept as it was; the cycle is not re-chosen. Setting the
+    time it already has records nothing (a retried run changes nothing twice). Raise ValueError for a
+    naive time, ReviewRefused without a note or for a time in the future, SubmissionNotFound for an
+    unknown id.
+    """
+    if received_at.tzinfo is None:
+        raise ValueError("received_at must be timezone-aware")
+    note = (note or "").strip()
+    if not note:
+        raise ReviewRefused("a correction of the received time needs a note saying why (--note)")
+    corrected_at = now()
+    if received_at > corrected_at:
+        raise ReviewRefused(f"{received_at.isoformat()} is in the future: a file cannot be received then")
+    with Session(engine) as session, session.begin():
+        conn = session.connection()
+        query = select(SUBMISSIONS.c.id, SUBMISSIONS.c.school_code, SUBMISSIONS.c.cycle_id,
+                       SUBMISSIONS.c.received_at, SUBMISSIONS.c.state, SUBMISSIONS.c.is_on_time
+                       ).where(SUBMISSIONS.c.id == submission_id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()  # two corrections at once: each sees the other's result
+        row = conn.execute(query).first()
+        if row is None:
+            raise SubmissionNotFound(f"there is no submission {submission_id}")
+        changed = row.received_at != received_at
+        if changed:
+            conn.execute(insert(CORRECTIONS).values(
+                submission_id=row.id, previous_received_at=row.received_at, received_at=received_at,
+                note=note, actor=actor, corrected_at=corrected_at))
+            conn.execute(update(SUBMISSIONS).where(SUBMISSIONS.c.id == row.id)
+                         .values(received_at=received_at))
+            recompute_states(conn, [(row.school_code, row.cycle_id)])
+        state, on_time = conn.execute(
+            select(SUBMISSIONS.c.state, SUBMISSIONS.c.is_on_time).where(SUBMISSIONS.c.id == row.id)).one()
+    return {
+        "id": row.id,
+        "school_code": row.school_code,
+        "cycle": row.cycle_id,
+        "changed": changed,
+        "previous_received_at": row.received_at.isoformat(),
+        "received_at": received_at.isoformat(),
+        "previous_state": row.state,
+        "state": state,
+        "previous_on_time": row.is_on_time,
+        "on_time": on_time,
+        "note": note,
+        "actor": actor,
+    }
+
+
+def received_time_corrections(engine: Engine, submission_id: int) -> list[dict[str, Any]]:
+    """Return a submission's received-time corrections, oldest first (who, when, why, from, to)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(CORRECTIONS).where(CORRECTIONS.c.submission_id == submission_id)
+                            .order_by(CORRECTIONS.c.id))
+        return [dict(item._mapping) for item in rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,6 +38,16 @@ class NotKept(BaseModel):
     reason: str  # a mail_extract.SkipReason code, or "no_workbook"
 
 
+class Forwarded(BaseModel):
+    """A person's message without a workbook (an answer to our mail, or a question) forwarded to the
+    specialist and filed for review; what it says stays in the mailbox, never in an artifact."""
+
+    message: str  # the message's reference (mailbox UID)
+    sender: str | None
+    received_at: dt.datetime
+    reason: str  # reply | question
+
+
 class CollectSummary(BaseModel):
     """What one collect run did; safe to log and publish (no incident values)."""
 
@@ -52,6 +63,7 @@ class CollectSummary(BaseModel):
     left_in_inbox: list[str] = Field(default_factory=list)
     problems: list[Problem] = Field(default_factory=list)
     not_kept: list[NotKept] = Field(default_factory=list)
+    forwarded: list[Forwarded] = Field(default_factory=list)  # to the specialist, no automatic answer
 
     def add(self, outcomes: Sequence[Outcome], destinations: Mapping[Path, Path | None]) -> None:
         """Add one batch's outcomes and where its files were moved."""
@@ -134,4 +146,13 @@ class CollectSummary(BaseModel):
                 lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
             if len(self.not_kept) > MARKDOWN_ROWS:
                 lines.append(f"\n… and {len(self.not_kept) - MARKDOWN_ROWS} more (see attachments-not-kept).")
+        if self.forwarded:
+            lines += ["", f"Forwarded to the specialist (no automatic answer): {len(self.forwarded)}",
+                      "", "| message | sender | received | why |", "|---|---|---|---|"]
+            for item in self.forwarded[:MARKDOWN_ROWS]:
+                cells = [item.message, item.sender or "?", item.received_at.isoformat(timespec="minutes"),
+                         item.reason]
+                lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+            if len(self.forwarded) > MARKDOWN_ROWS:
+                lines.append(f"\n… and {len(self.forwarded) - MARKDOWN_ROWS} more.")
         return "\n".join(lines) + "\n"
