@@ -51,9 +51,13 @@ def check_files(records: Sequence[RawRecord], reference: Reference, max_bytes: i
     """Parse and validate a batch's files in memory (new arrivals, or stored files re-validated).
 
     `in_processes`: spread a large batch over this process's worker pool (a flow running its tasks in
-    threads sets it; on a Dask worker the task is already in a process of its own).
+    threads sets it; on a Dask worker the task is already in a process of its own). While the pool is
+    still starting (its imports take seconds), a batch is checked here rather than wait for it.
     """
-    pool = checking.process_pool() if in_processes and len(records) >= checking.PROCESS_MIN_FILES else None
+    pool = None
+    if in_processes and len(records) >= checking.PROCESS_MIN_FILES:
+        pool = checking.process_pool()
+        pool = pool if checking.pool_ready() else None
     return checking.check_files(records, reference, max_bytes=max_bytes, pool=pool)
 
 

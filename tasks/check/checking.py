@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from schemas.findings import Finding
@@ -31,6 +31,7 @@ PROCESS_MIN_FILES = 40
 PROCESS_WORKERS = max(1, min(8, os.cpu_count() or 1))
 
 _pool: ProcessPoolExecutor | None = None
+_pool_warming: list[Future[int]] = []
 _pool_lock = threading.Lock()
 
 
@@ -84,10 +85,15 @@ def process_pool() -> ProcessPoolExecutor:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload([__name__])
             _pool = ProcessPoolExecutor(PROCESS_WORKERS, mp_context=context)
-            for _ in range(PROCESS_WORKERS):
-                _pool.submit(_warm)  # workers start on demand: one per submitted job
+            # Workers start on demand, one per submitted job: start them all now.
+            _pool_warming[:] = [_pool.submit(_warm) for _ in range(PROCESS_WORKERS)]
             atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
         return _pool
+
+
+def pool_ready() -> bool:
+    """Return whether the pool's workers have started (imports done) and can take a batch now."""
+    return _pool is not None and all(future.done() for future in _pool_warming)
 
 
 def check_files(records: Sequence[RawRecord], reference: Reference, *, max_bytes: int,
