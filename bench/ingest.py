@@ -1,6 +1,10 @@
 """Time the collect flow end to end on PostgreSQL against a bare parse floor (figures, not asserts).
 
-Run: .venv/bin/python bench/ingest.py [--files 1000] [--batch-size 200] [--keep]
+Run: .venv/bin/python bench/ingest.py [--workbooks 1000] [--schools N] [--batch-size 200] [--keep]
+
+`--schools N` writes a synthetic registry of N schools (the shipped calendar and indicators) and
+points GEC_REFERENCE_DIR at it, so a city-sized run (`--workbooks 50000 --schools 50000`) has one
+school per workbook; without it the shipped district registry (150 schools) is used.
 
 Writes N template-made workbooks (a tenth with a validation error, about a third of the schools
 sending a correction later) into a temporary drop folder, creates a throwaway PostgreSQL database
@@ -12,8 +16,10 @@ and prints in one run:
 - the steady-state collect of the N files: seconds, workbooks per second;
 - the bare parse floor: python-calamine reading the same files into memory (every sheet), nothing else;
 - the ratio collect / floor (target <= 5), the same pipeline without Prefect (plain functions, a
-  second database, run after the collect) to show the orchestration's share, and the process's
-  peak RSS.
+  second database, run after the collect) to show the orchestration's share, and the peak RSS of
+  this process and of its checking worker processes, with the RSS after every 1,000 workbooks stored
+  (flat when nothing is held per file);
+- the load average beside the figures: the machine is shared, so compare runs at similar load.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -46,7 +53,10 @@ ADMIN_URL = os.environ.get("GEC_BENCH_POSTGRES_URL", "postgresql://postgres@127.
 
 
 def _write_batch(job: tuple[Path, list[int], int]) -> None:
-    """Write some of the workbooks (in a worker process, so the parent's peak RSS is the pipeline's)."""
+    """Write some of the workbooks (in a worker process, so the parent's peak RSS is the pipeline's).
+
+    The registry is GEC_REFERENCE_DIR's (a synthetic one with --schools): workbook n is school n mod N.
+    """
     from zoneinfo import ZoneInfo
 
     from config.settings import get_settings
@@ -114,6 +124,58 @@ def drop_database(name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def write_registry(folder: Path, count: int) -> Path:
+    """Write a reference folder: the shipped calendar and indicators and `count` synthetic schools."""
+    import csv
+
+    from config.settings import PROJECT_ROOT
+
+    folder.mkdir(parents=True)
+    shipped = PROJECT_ROOT / "reference"
+    for name in ("cycles.yaml", "indicators.yaml"):
+        shutil.copy2(shipped / name, folder / name)
+    levels = ("mam_non",) * 5 + ("tieu_hoc",) * 3 + ("thcs", "lien_cap")
+    with (folder / "schools.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("code", "name", "level", "ownership", "ward", "emails", "active", "opened",
+                         "closed", "exempt_cycles"))
+        for number in range(1, count + 1):
+            writer.writerow((f"S{number:05d}", f"Trường thử nghiệm {number}", levels[number % len(levels)],
+                             "cong_lap", f"Phường {number % 16 + 1}", f"s{number}@truong.q8.test", "true",
+                             "", "", ""))
+    return folder
+
+
+class RssSampler(threading.Thread):
+    """Sample this process's and its checking workers' RSS twice a second while a collect runs."""
+
+    def __init__(self, inbox: Path, total: int) -> None:
+        super().__init__(daemon=True)
+        self.inbox, self.total = inbox, total
+        self.stop = threading.Event()
+        self.peak_own = self.peak_workers = 0.0
+        self.steps: list[tuple[int, float]] = []  # (workbooks stored, this process's RSS MB)
+
+    def run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self.stop.wait(0.5):
+            own = me.memory_info().rss / 2**20
+            workers = 0.0
+            for child in me.children(recursive=True):
+                try:
+                    if "prefect" not in " ".join(child.cmdline()):  # not the ephemeral API server
+                        workers += child.memory_info().rss / 2**20
+                except psutil.Error:
+                    continue
+            self.peak_own, self.peak_workers = max(self.peak_own, own), max(self.peak_workers, workers)
+            with os.scandir(self.inbox) as entries:
+                stored = self.total - sum(1 for _ in entries)
+            if stored >= 1000 * (len(self.steps) + 1):
+                self.steps.append((stored, own))
+
+
 def children_cpu() -> float:
     """Return the CPU seconds used so far by this process's children (the ephemeral Prefect API)."""
     import psutil
@@ -134,7 +196,8 @@ def peak_rss_mb() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--workbooks", "--files", dest="files", type=int, default=1000)
+    parser.add_argument("--schools", type=int, default=0, help="a synthetic registry of N schools")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the flow's own")
     parser.add_argument("--keep", action="store_true", help="keep the databases and folders")
     parser.add_argument("--no-plain", action="store_true", help="skip the run without Prefect")
@@ -145,6 +208,10 @@ def main() -> None:
     source.mkdir()
     names = [f"gec_bench_{secrets.token_hex(4)}", f"gec_bench_{secrets.token_hex(4)}"]
     try:
+        if args.schools:
+            registry = write_registry(work / "reference", args.schools)
+            os.environ["GEC_REFERENCE_DIR"] = str(registry)
+            print(f"synthetic registry: {args.schools} schools in {registry}")
         built = write_inbox(source, args.files)
         print(f"workbooks written: {args.files} in {built:.1f} s (not timed below)")
         shutil.copytree(source, inbox)
@@ -179,9 +246,15 @@ def main() -> None:
 
         rss_before = peak_rss_mb()
         server_before, cpu_before = children_cpu(), os.times()
+        load_before = os.getloadavg()[0]
+        sampler = RssSampler(inbox, args.files)
+        sampler.start()
         started = time.perf_counter()
         summary = collect_submissions(inbox_dir=str(inbox), batch_size=batch_size)
         collect = time.perf_counter() - started
+        sampler.stop.set()
+        sampler.join()
+        load_after = os.getloadavg()[0]
         cpu_after = os.times()
         own_cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
         server_cpu = children_cpu() - server_before
@@ -200,13 +273,20 @@ def main() -> None:
               f"= {floor / args.files * 1000:.1f} ms per workbook")
         print(f"ratio collect / floor: {collect / floor:.1f}  (target <= 5); without the per-run cost of "
               f"an empty collect: {(collect - empty_collect) / floor:.1f}")
-        print(f"CPU during the collect: this process {own_cpu:.1f} s, Prefect API server {server_cpu:.1f} s "
-              f"(2 cores shared with everything else on the machine)")
+        print(f"CPU during the collect: this process {own_cpu:.1f} s, its children (checking workers, "
+              f"Prefect API server) {server_cpu:.1f} s; load average {load_before:.1f} before, "
+              f"{load_after:.1f} after (2 cores shared with everything else on the machine)")
         if plain is not None:
             print(f"same pipeline without Prefect: {plain['total']:.1f} s  (read {plain['read']:.1f}, "
                   f"raw store {plain['raw']:.1f}, parse+validate {plain['check']:.1f}, "
                   f"store {plain['store']:.1f}); ratio {plain['total'] / floor:.1f}")
-        print(f"peak RSS: {rss:.0f} MB (before the timed collect: {rss_before:.0f} MB)")
+        print(f"peak RSS: {rss:.0f} MB (before the timed collect: {rss_before:.0f} MB); checking worker "
+              f"processes together: {sampler.peak_workers:.0f} MB at most")
+        if sampler.steps:
+            steps = ", ".join(f"{stored // 1000}k {mb:.0f}" for stored, mb in sampler.steps)
+            first, last = sampler.steps[0], sampler.steps[-1]
+            growth = (last[1] - first[1]) / max(1, (last[0] - first[0]) / 1000)
+            print(f"RSS (MB) after every 1,000 stored: {steps}; growth {growth:+.1f} MB per 1,000")
     finally:
         if args.keep:
             print(f"kept: {work} and databases {', '.join(names)}")

@@ -6,9 +6,11 @@ store_raw (`tasks.storage.raw`) → check_files (`tasks.check.checking`) → sto
 files (`tasks.intake.folder`) or file the messages to IMAP folders (`tasks.intake.messages`). Then the
 outbox is flushed, the states read back and the run published. Tasks open what they need from settings
 (no engine crosses a task boundary).
-One batch goes through all stages before the next starts, so submission ids follow arrival order and a
-crash loses at most one batch's work (never its files). Parsing the next batch in a thread while this
-one is stored was measured slower: the GIL starves the database round trips.
+Submissions are stored batch after batch in arrival order, so their ids follow it. A large drop folder
+keeps a few batches in flight: the next ones are parsed and validated in worker processes (or on Dask
+workers) while this one is stored; a crash repeats at most those batches' work (never loses a file).
+Small runs stay in one process, one batch at a time: parsing in a thread while a batch is stored was
+measured slower (the GIL starves the database round trips) and starting workers costs seconds.
 Validation failures are data (the run completes and publishes them); a database that cannot be
 reached fails the run with DatabaseUnavailable after the task retries.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -26,14 +29,16 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.events import emit_event
+from prefect.futures import PrefectFuture
 from prefect.utilities.annotations import quote
 
 from config.settings import get_settings
 from db.engine import DatabaseUnavailable, make_engine
 from flows.common import check_files, flush_outbox, prepare_database, run_name
 from flows.policies import DB_WRITE_TAG, MAILBOX_RETRIES, RETRIES
-from flows.runner import task_runner_from_settings
+from flows.runner import runs_tasks_here, task_runner_from_settings
 from schemas.reference import Reference, load_reference
+from tasks.check import checking
 from tasks.check.checking import Checked
 from tasks.intake import folder as intake
 from tasks.intake import messages as mail_intake
@@ -53,6 +58,10 @@ SUPPORTED_SOURCES = ("folder", "mailbox", "all")
 DEFAULT_BATCH_SIZE = 200
 BATCH_BYTES = 64 * 1024 * 1024
 MAIL_BATCH = mail_intake.DEFAULT_BATCH
+# Drop-folder batches between store_raw and store_submissions at once (see in_flight): with local worker
+# processes, one checked while one is stored; on a cluster, enough to keep two or more workers busy.
+IN_FLIGHT_LOCAL = 2
+IN_FLIGHT_CLUSTER = 4
 
 
 def check_source(source: str) -> None:
@@ -177,25 +186,68 @@ def publish_summary(summary: CollectSummary) -> None:
 # Flow
 
 
+def start_batch(files: Sequence[intake.IncomingFile], reference: quote[Reference], max_bytes: int,
+                in_processes: bool) -> tuple[quote[list[RawRecord]], PrefectFuture[list[Checked]]]:
+    """Store a batch's raw bytes, then submit its check (parsing and validation) without waiting for it."""
+    records = quote(store_raw(quote(files)))
+    # submit(): parsing and validation run where GEC_TASK_RUNNER says (this process, spread over its
+    # worker processes when the batch is large, or a Dask worker). Unquoted: Dask rebuilds tuple-like
+    # arguments (quote is a tuple) and breaks them; the walk this costs measured ~35 ms per 50-file
+    # batch against ~335 ms of checking.
+    return records, check_files.submit(records.unquote(), reference.unquote(), max_bytes, in_processes)
+
+
+def finish_batch(records: quote[list[RawRecord]], future: PrefectFuture[list[Checked]],
+                 reference: quote[Reference]
+                 ) -> tuple[quote[list[RawRecord]], quote[list[Checked]], quote[list[Outcome]]]:
+    """Wait for a batch's check and store its submissions."""
+    checked = quote(future.result())
+    return records, checked, quote(store_submissions(records, checked, reference))
+
+
 def store_batch(files: Sequence[intake.IncomingFile], reference: quote[Reference], max_bytes: int
                 ) -> tuple[quote[list[RawRecord]], quote[list[Checked]], quote[list[Outcome]]]:
     """Run one batch of any source through store_raw → check_files → store_submissions."""
-    records = quote(store_raw(quote(files)))
-    # submit(): parsing and validation run where GEC_TASK_RUNNER says (a thread, or a Dask worker
-    # process); still one batch at a time, so ids keep following arrival order. Unquoted: Dask
-    # rebuilds tuple-like arguments (quote is a tuple) and breaks them; the walk this costs measured
-    # ~35 ms per 50-file batch against ~335 ms of checking.
-    checked = quote(check_files.submit(records.unquote(), reference.unquote(), max_bytes).result())
-    return records, checked, quote(store_submissions(records, checked, reference))
+    return finish_batch(*start_batch(files, reference, max_bytes, in_processes=runs_tasks_here()), reference)
+
+
+def in_flight(batches: int) -> int:
+    """Return how many batches the drop folder keeps between store_raw and store_submissions at once.
+
+    One when the run is a single batch or the check runs in a thread of this process (the GIL would
+    starve the database round trips of the batch being stored: measured slower); otherwise the next
+    batches are checked (in worker processes, or on Dask workers) while this one is stored.
+    """
+    if batches < 2:
+        return 1
+    return IN_FLIGHT_LOCAL if runs_tasks_here() else IN_FLIGHT_CLUSTER
 
 
 def collect_folder(inbox_dir: Path, reference: quote[Reference], batch_size: int, summary: CollectSummary
                    ) -> None:
-    """Collect the drop folder batch by batch into `summary`; stored files are archived."""
+    """Collect the drop folder batch by batch into `summary`; stored files are archived.
+
+    Several batches are in flight, but submissions are stored strictly in batch order, so their ids
+    follow arrival order; a crash repeats at most the batches in flight (their raw bytes are stored).
+    """
     settings = get_settings()
-    for batch in list_inbox(inbox_dir, batch_size):
-        _records, _checked, outcomes = store_batch(read_files(batch), reference, settings.max_file_bytes)
+    batches = list_inbox(inbox_dir, batch_size)
+    depth = in_flight(len(batches))
+    in_processes = runs_tasks_here() and sum(map(len, batches)) >= checking.PROCESS_MIN_FILES
+    if in_processes:
+        checking.process_pool()  # workers start while the first batch is read and its bytes stored
+    pending: deque[tuple[quote[list[RawRecord]], PrefectFuture[list[Checked]]]] = deque()
+
+    def finish_oldest() -> None:
+        _records, _checked, outcomes = finish_batch(*pending.popleft(), reference)
         summary.add(outcomes.unquote(), archive_files(outcomes, settings.archive_dir))
+
+    for batch in batches:
+        pending.append(start_batch(read_files(batch), reference, settings.max_file_bytes, in_processes))
+        if len(pending) >= depth:
+            finish_oldest()
+    while pending:
+        finish_oldest()
 
 
 def collect_mail(reference: quote[Reference], batch_size: int, max_bytes: int, summary: CollectSummary

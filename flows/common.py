@@ -46,9 +46,19 @@ def prepare_database(reference: Reference, cycle: str | None = None) -> None:
 
 
 @task(cache_policy=NONE)
-def check_files(records: Sequence[RawRecord], reference: Reference, max_bytes: int) -> list[Checked]:
-    """Parse and validate a batch's files in memory (new arrivals, or stored files re-validated)."""
-    return checking.check_files(records, reference, max_bytes=max_bytes)
+def check_files(records: Sequence[RawRecord], reference: Reference, max_bytes: int,
+                in_processes: bool = False) -> list[Checked]:
+    """Parse and validate a batch's files in memory (new arrivals, or stored files re-validated).
+
+    `in_processes`: spread a large batch over this process's worker pool (a flow running its tasks in
+    threads sets it; on a Dask worker the task is already in a process of its own). While the pool is
+    still starting (its imports take seconds), a batch is checked here rather than wait for it.
+    """
+    pool = None
+    if in_processes and len(records) >= checking.PROCESS_MIN_FILES:
+        pool = checking.process_pool()
+        pool = pool if checking.pool_ready() else None
+    return checking.check_files(records, reference, max_bytes=max_bytes, pool=pool)
 
 
 @task(cache_policy=NONE, timeout_seconds=1800, tags=[DB_WRITE_TAG], **RETRIES)

@@ -6,6 +6,7 @@ way. Retry rules and the database-write tag live in `flows.policies`.
 
 from __future__ import annotations
 
+from prefect.context import FlowRunContext
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from config.settings import Settings, get_settings
@@ -24,3 +25,12 @@ def task_runner_from_settings(settings: Settings | None = None) -> TaskRunner:
 
         return DaskTaskRunner(address=value)
     raise ValueError(f"GEC_TASK_RUNNER={value!r}: use 'threads' or a Dask scheduler address (tcp://host:8786)")
+
+
+def runs_tasks_here() -> bool:
+    """Return whether the current flow run's tasks run in this process (threads), not on a cluster.
+
+    Then CPU-bound stages fan out over local worker processes themselves; on Dask the cluster does it.
+    """
+    context = FlowRunContext.get()
+    return context is not None and isinstance(context.task_runner, ThreadPoolTaskRunner)

@@ -192,6 +192,65 @@ def test_collect_demo_data_agrees_with_truth(
     assert sum(status["totals"].values()) == len(truth["schools"])
 
 
+def test_worker_processes_check_a_batch_exactly_as_one_process(reference: Reference) -> None:
+    from tasks.check import checking
+    from tasks.storage.raw import RawRecord
+
+    opens = dt.datetime(2023, 4, 28, 8, 0, tzinfo=HCM)
+    codes = sorted(reference.schools)
+    records = [
+        RawRecord(incoming_file(_workbook(reference, codes[number % len(codes)], broken=number % 7 == 3,
+                                          reporter=f"Người báo cáo {number}"),
+                                source="folder", original_name=f"{number}.xlsx",
+                                received_at=opens + dt.timedelta(hours=number)),
+                  received_file_id=number, receipt_id=number, new_file=True, new_receipt=True,
+                  submission_id=None, to_read=number % 11 != 5)
+        for number in range(checking.PROCESS_MIN_FILES + 5)
+    ]
+    alone = checking.check_files(records, reference, max_bytes=10 * 1024 * 1024)
+    pool = checking.process_pool()
+    spread = checking.check_files(records, reference, max_bytes=10 * 1024 * 1024, pool=pool)
+
+    assert len({pool.submit(os.getpid).result() for _ in range(20)} - {os.getpid()}) >= 1
+    assert [item.record.receipt_id for item in spread] == [item.record.receipt_id for item in alone]
+    assert any(item.findings for item in alone) and any(not item.findings for item in alone)
+    for one, other in zip(alone, spread, strict=True):
+        assert (other.findings, other.school_code, other.cycle_id, other.cycle_source) == (
+            one.findings, one.school_code, one.cycle_id, one.cycle_source)
+        assert other.parsed.general == one.parsed.general
+        assert other.parsed.tables.keys() == one.parsed.tables.keys()
+        for key, frame in one.parsed.tables.items():
+            assert other.parsed.tables[key].equals(frame), key
+
+
+def test_large_drop_folder_is_checked_in_worker_processes_and_stored_in_arrival_order(
+    prefect_harness: None, folders: dict[str, Path], configured_database: str, reference: Reference,
+    tmp_path: Path,
+) -> None:
+    from tasks.check import checking
+
+    inbox = folders["inbox"]
+    truth_path = generate_demo_data(reference, H1, inbox, seed=2023)
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    shutil.move(truth_path, tmp_path / TRUTH_FILE)
+    batch = checking.PROCESS_MIN_FILES  # every batch large enough for the worker processes
+    assert len(truth["files"]) > 2 * batch, "several batches in flight"
+
+    summary = collect_submissions(batch_size=batch)
+    assert summary.files_seen == len(truth["files"]) == summary.submissions
+    assert checking._pool is not None, "the batches were checked in worker processes"
+
+    status = cycle_status(make_engine(configured_database), reference, H1)
+    files = {row["file"]: row for row in status["submissions"]}
+    assert {item["file"]: files[item["file"]]["state"] for item in truth["files"]} == {
+        item["file"]: item["expect_state"] for item in truth["files"]}
+    # Batches overlap, yet submission ids follow arrival order, as with one batch at a time.
+    with make_engine(configured_database).connect() as conn:
+        arrivals = conn.execute(select(models.Submission.id, models.Submission.received_at)
+                                .order_by(models.Submission.id)).all()
+    assert [row.received_at for row in arrivals] == sorted(row.received_at for row in arrivals)
+
+
 def test_review_and_revalidate_flows(
     prefect_harness: str, folders: dict[str, Path], configured_database: str, reference: Reference
 ) -> None:

@@ -2,7 +2,8 @@
 
 The same flows run once with threads and once on a local Dask cluster of two worker processes, each
 over the same inbox into a fresh PostgreSQL schema; the database they leave and the report they
-write must be identical. The cluster's task stream shows what Dask actually executed.
+write must be identical. The cluster's task stream shows what Dask actually executed: collect's
+checks on both workers, several batches at once.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Outcome:
     tables: dict[str, list[tuple[Any, ...]]]
     report: dict[str, str]
     dask_tasks: list[str]
+    checks: list[tuple[str, float, float]]  # check_files on Dask: (worker, start, stop)
 
 
 def _snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -123,8 +125,11 @@ def _run_flows(url: str, root: Path, client: Any | None) -> Outcome:
     folder = root / "outputs" / H1 / "2023-05-06"
     report = {str(Path(path).relative_to(folder)): hashlib.sha256(Path(path).read_bytes()).hexdigest()
               for path in paths}
+    checks = [(str(item["worker"]), part["start"], part["stop"]) for item in stream
+              if str(item["key"]).startswith("check_files") for part in item["startstops"]
+              if part["action"] == "compute"]
     return Outcome(json.loads(summary.model_dump_json()), _snapshot(url), report,
-                   sorted({str(item["key"]).split("-")[0] for item in stream}))
+                   sorted({str(item["key"]).split("-")[0] for item in stream}), checks)
 
 
 @pytest.mark.slow
@@ -167,3 +172,7 @@ def test_flows_on_dask_store_exactly_what_threads_store(
     # Dask really did the parsing and validation (the threads run sent it nothing).
     assert "check_files" in dask.dask_tasks, dask.dask_tasks
     assert threads.dask_tasks == []
+    # Real fan-out: batches are checked on both workers, two of them at the same moment.
+    assert len({worker for worker, _start, _stop in dask.checks}) == 2, dask.checks
+    assert any(one[0] != other[0] and one[1] < other[2] and other[1] < one[2]
+               for one in dask.checks for other in dask.checks), "no two checks ran at once"
