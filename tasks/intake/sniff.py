@@ -402,7 +402,6 @@ def sheet_cell_bounds(identified: Identified, sheet_names: Sequence[str]) -> dic
     if workbook:
         parts = (_xlsb_sheet_parts if binary else _xlsx_sheet_parts)(package, workbook)
     bound = xlsb_cell_bound if binary else xlsx_cell_bound
-    suffix = ".bin" if binary else ".xml"
     bounds: dict[str, int] = {}
     for name in sheet_names:
         target = parts.get(name)
@@ -410,14 +409,41 @@ def sheet_cell_bounds(identified: Identified, sheet_names: Sequence[str]) -> dic
         if info is not None:
             bounds[name] = bound(package.read(info))
             continue
-        bounds[name] = sum(
-            bound(package.read(member))
-            for member_name, member in package.members.items()
-            if "sheet" in member_name.rpartition("/")[2]
-            and member_name.endswith(suffix)
-            and "/_rels/" not in member_name
-        )
+        bounds[name] = sum(bound(package.read(member)) for member in _worksheet_members(package, binary))
     return bounds
+
+
+def _worksheet_members(package: _Package, binary: bool) -> list[zipfile.ZipInfo]:
+    suffix = ".bin" if binary else ".xml"
+    return [member for name, member in package.members.items()
+            if "sheet" in name.rpartition("/")[2] and name.endswith(suffix) and "/_rels/" not in name]
+
+
+def check_workbook(identified: Identified, max_cells: int = MAX_CELLS) -> Identified | None:
+    """Check that loading every sheet of the package stays within `max_cells`; return a rejection or None.
+
+    Whoever reads all of a file (the annotated copy) is bounded here like the parser is for the
+    sheets it reads: every worksheet part is charged, named in the workbook or not.
+    """
+    fmt = identified.format
+    if not identified.ok:
+        return identified
+    try:
+        if fmt in LAZY_FORMATS and identified.archive is not None:
+            package = _Package(identified.archive, identified.payload)
+            binary = fmt == "xlsb"
+            bound = xlsb_cell_bound if binary else xlsx_cell_bound
+            total = sum(bound(package.read(member)) for member in _worksheet_members(package, binary))
+        else:
+            total = identified.cells  # ODS and xls were bounded whole by identify()
+    except _Reject as verdict:
+        return Identified(fmt, verdict.rule, verdict.detail, verdict.detail_vi)
+    except Exception as exc:  # a damaged member (bad CRC, truncated deflate) is an unreadable file
+        return Identified(fmt, "unreadable_file", f"sheet parts unreadable: {exc!r}")
+    if total > max_cells:
+        verdict = _too_many_cells(total, "all sheets", fmt)
+        return Identified(fmt, verdict.rule, verdict.detail, verdict.detail_vi, cells=total)
+    return None
 
 
 def check_sheets(identified: Identified, sheet_names: Sequence[str]) -> Identified | None:
