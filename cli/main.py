@@ -249,6 +249,10 @@ def status(
 
 
 def _print_status(result: dict) -> None:
+    from rich.markup import escape
+
+    from schemas.text import printable
+
     table = Table("state", "schools", title=f"Cycle {result['cycle']}: completeness")
     for state, count in result["totals"].items():
         table.add_row(state, str(count))
@@ -258,7 +262,9 @@ def _print_status(result: dict) -> None:
         listing = Table("id", "school", "file", "state", "errors", title="Submissions needing attention")
         for item in problems:
             errors = str(sum(f["severity"] == "error" for f in item["findings"]))
-            listing.add_row(str(item["id"]), item["school_code"] or "?", item["file"], item["state"], errors)
+            # A file name is a stranger's text: no escape sequence or rich markup reaches the terminal.
+            listing.add_row(str(item["id"]), item["school_code"] or "?", escape(printable(item["file"])),
+                            item["state"], errors)
         console.print(listing)
 
 

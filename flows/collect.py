@@ -144,7 +144,7 @@ def publish_summary(summary: CollectSummary) -> None:
     if summary.not_kept:
         create_table_artifact(
             key="attachments-not-kept",
-            table=[item.model_dump() for item in summary.not_kept],
+            table=summary.not_kept_rows(),
             description="Mail attachments refused before storage and messages without a workbook: "
                         "nothing stored, so no submission. Schools were answered in Vietnamese.",
         )
