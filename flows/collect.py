@@ -42,6 +42,7 @@ from tasks.mail import replies
 from tasks.operator.summary import CollectSummary
 from tasks.storage import queries, raw
 from tasks.storage import submissions as store
+from tasks.storage.lock import CollectBusy, collect_lock
 from tasks.storage.raw import RawRecord
 from tasks.storage.submissions import Outcome
 
@@ -228,16 +229,19 @@ def collect_submissions(
     # quote(): Prefect walks every task argument looking for futures; over a batch's bytes, parsed
     # workbooks and findings that walk measured 2x the work itself. These are plain values: skip it.
     reference = quote(load_reference(settings.reference_dir))
-    prepare_database(reference)
     summary = CollectSummary()
-    if source in ("folder", "all"):
-        collect_folder(Path(inbox_dir) if inbox_dir else settings.inbox_dir, reference, batch_size, summary)
-    if source in ("mailbox", "all"):
-        try:
-            collect_mail(reference, min(batch_size, MAIL_BATCH), settings.max_file_bytes, summary)
-        finally:  # replies already queued go out even after an IMAP outage
-            get_run_logger().info("outbox: %s", flush_outbox().one_line())
-    summary.refresh(read_states(summary.submission_ids))
+    # One collect at a time (a second waits, bounded): its inbox listing and summary are then true.
+    with collect_lock(make_engine()):
+        prepare_database(reference)
+        if source in ("folder", "all"):
+            inbox = Path(inbox_dir) if inbox_dir else settings.inbox_dir
+            collect_folder(inbox, reference, batch_size, summary)
+        if source in ("mailbox", "all"):
+            try:
+                collect_mail(reference, min(batch_size, MAIL_BATCH), settings.max_file_bytes, summary)
+            finally:  # replies already queued go out even after an IMAP outage
+                get_run_logger().info("outbox: %s", flush_outbox().one_line())
+        summary.refresh(read_states(summary.submission_ids))
     publish_summary(quote(summary))
     get_run_logger().info("collect: %s", summary.one_line())
     return summary
@@ -261,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         summary = collect_submissions(source=args.source, inbox_dir=args.inbox, batch_size=args.batch_size)
-    except (DatabaseUnavailable, MailboxUnavailable) as error:
+    except (DatabaseUnavailable, MailboxUnavailable, CollectBusy) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(json.dumps(summary.model_dump(mode="json"), ensure_ascii=False))
