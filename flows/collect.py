@@ -76,7 +76,7 @@ def list_inbox(inbox_dir: Path, batch_size: int) -> list[list[Path]]:
 @task(cache_policy=NONE, timeout_seconds=300, retries=2, retry_delay_seconds=[2, 5])
 def read_files(paths: Sequence[Path]) -> list[intake.IncomingFile]:
     """Read a batch of inbox files into memory."""
-    return intake.read_inbox_files(paths)
+    return intake.read_inbox_files(paths, get_settings().max_file_bytes)
 
 
 @task(cache_policy=NONE, timeout_seconds=300, **MAILBOX_RETRIES)

@@ -111,6 +111,24 @@ def _too_many_cells(count: int, where: str, fmt: str) -> _Reject:
     )
 
 
+# A file refused for its size before it was read whole is stored as this stub (issue 11 #7): the raw
+# store keeps a record (size, sha256 of the real bytes) instead of megabytes nobody may parse, and
+# every later reading of it (re-validation, a reply) reaches the same `too_large` verdict.
+OVERSIZE_MAGIC = b"GEC-OVERSIZE-STUB/1 "
+_OVERSIZE = re.compile(rb"GEC-OVERSIZE-STUB/1 size=(\d{1,15}) sha256=([0-9a-f]{64})\n")
+
+
+def oversize_stub(size: int, sha256: str) -> bytes:
+    """Return the bytes stored in place of a file too large to read: its size and real sha256."""
+    return OVERSIZE_MAGIC + f"size={size} sha256={sha256}\n".encode()
+
+
+def stub_size(data: bytes) -> int | None:
+    """Return the real size an oversize stub records, or None when `data` is not a stub."""
+    found = _OVERSIZE.fullmatch(data[:200]) if data.startswith(OVERSIZE_MAGIC) else None
+    return int(found.group(1)) if found else None
+
+
 def identify(data: bytes, *, max_bytes: int) -> Identified:
     """Identify a file by its first bytes and pre-check it; never raises."""
     try:
@@ -134,6 +152,14 @@ def _identify(data: bytes, max_bytes: int) -> Identified:
     size = len(data)
     if size == 0:
         return Identified("empty", "unreadable_file", "empty file")
+    recorded = stub_size(data)
+    if recorded is not None:
+        return Identified(
+            "unknown",
+            "too_large",
+            f"{recorded} bytes, refused before reading (stored as a stub)",
+            f"{_mb(recorded)} MB, vượt giới hạn {_mb(max_bytes)} MB",
+        )
     if size > max_bytes:
         return Identified(
             _guess_format(data),
