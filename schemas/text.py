@@ -52,7 +52,8 @@ def printable(text: object) -> str:
     return _CONTROLS.sub(lambda found: " " if found.group() in "\t\n\r\u2028\u2029" else "", cleaned)
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>:])")
+# Inside a table cell only these start markup (emphasis, code, links, images, headings, cells).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~])")
 
 
 def markdown_text(text: object) -> str:

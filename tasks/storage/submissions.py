@@ -12,7 +12,8 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -103,8 +104,31 @@ class Judged:
     decision: Decision
 
 
+def sender_school(reference: Reference, sender: str | None) -> str | None:
+    """Return the one school whose registered addresses include the sender's, else None."""
+    address = parseaddr(sender or "")[1].strip().casefold()
+    if not address:
+        return None
+    codes = [code for code, school in reference.schools.items()
+             if address in {parseaddr(item)[1].strip().casefold() for item in school.emails}]
+    return codes[0] if len(codes) == 1 else None
+
+
+def attribute(item: Checked, reference: Reference) -> Checked:
+    """Give a file nobody could read (too large, not a workbook, encrypted) its sender's school.
+
+    Such a file names no school itself; when its sender is registered for exactly one school the
+    attempt is that school's, so the school shows as `received_invalid`, not `missing` (issue 11 #7).
+    """
+    if item.school_code is not None or item.parsed.readable:
+        return item
+    school_code = sender_school(reference, item.record.file.sender)
+    return replace(item, school_code=school_code) if school_code else item
+
+
 def judge(session: Session, reference: Reference, items: Sequence[Checked]) -> list[Judged]:
     """Add the database rules to checked files and decide each; create missing cycle/school rows."""
+    items = [attribute(item, reference) for item in items]
     ensure_reference_rows(session, reference, {item.cycle_id for item in items},
                           {item.school_code for item in items})
     previous = previous_totals(
@@ -205,7 +229,7 @@ def _write(session: Session, reference: Reference, items: Sequence[Checked]) -> 
         decided_at,
     )
     insert_results(conn, list(zip(submission_ids, decision_ids, judged, strict=True)))
-    recompute_states(conn, {(item.school_code, item.cycle_id) for item in items})
+    recompute_states(conn, {(entry.item.school_code, entry.item.cycle_id) for entry in judged})
     return {
         entry.item.record.received_file_id: _Written(
             submission_id, first_message(entry.findings, entry.decision)
@@ -291,6 +315,7 @@ def _write_failed(session: Session, reference: Reference, item: Checked, fault: 
     finding's `detail` and the decision's note), never a value. The file leaves the inbox like any
     other verdict, so the next run does not trip on it again; the operator re-validates it after a fix.
     """
+    item = attribute(item, reference)
     ensure_reference_rows(session, reference, [item.cycle_id], [item.school_code])
     conn = session.connection()
     decided_at = now()
