@@ -323,6 +323,8 @@ def test_real_client_shapes_end_in_the_right_state_folder_and_reply(
         "Báo cáo TH004.xlsx": ("accepted", CLUSTER),
         "MN006.xlsx": ("accepted", PAIR),
         "TH006.xlsx": ("rejected", PAIR),
+        # Over the size limit: recorded as a too_large submission (an oversize stub), issue 11 #7.
+        "BC TH005.xlsx": ("rejected", "th005@truong.q8.test"),
     }
     with db.connect() as conn:
         received_at = dict(conn.execute(select(models.FileReceipt.original_name,
@@ -333,8 +335,8 @@ def test_real_client_shapes_end_in_the_right_state_folder_and_reply(
     assert all(ref.count(":") == 2 for ref in refs)
 
     assert imap_mailbox.messages("INBOX") == []
-    assert len(imap_mailbox.messages(PROCESSED_FOLDER)) == 5
-    assert len(imap_mailbox.messages(REJECTED_FOLDER)) == 2
+    assert len(imap_mailbox.messages(PROCESSED_FOLDER)) == 6  # the too-large file is a submission too
+    assert len(imap_mailbox.messages(REJECTED_FOLDER)) == 1
     assert run.moved and len(run.moved) == 7
 
     senders = ["mn001@truong.q8.test", "mn002@truong.q8.test", "hieutruong.mn003@gmail.test", CLUSTER, PAIR,
@@ -374,7 +376,7 @@ def test_real_client_shapes_end_in_the_right_state_folder_and_reply(
     # A second run finds nothing new and sends nothing again.
     again = collect(db, reference, imap_mailbox, smtp_server)
     assert again.messages == [] and len(smtp_server.messages) == 7
-    assert count(db, models.Submission) == 7
+    assert count(db, models.Submission) == 8
 
 
 def test_unregistered_sender_is_held_and_the_operator_told(
