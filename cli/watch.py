@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from cli.main import EXIT_USAGE, _fail, app, console
+from cli.common import EXIT_USAGE, app, console
+from cli.common import fail as _fail
 
 
 @app.command()

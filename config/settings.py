@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -57,5 +61,47 @@ class Settings(BaseSettings):
 
 
 @lru_cache(maxsize=1)
-def get_settings() -> Settings:
+def _from_environment() -> Settings:
     return Settings()
+
+
+class _SettingsSource:
+    """The process's settings: an active `use_settings` override, else the environment's (cached)."""
+
+    def __init__(self) -> None:
+        # Module-level, not a contextvar: Prefect runs tasks in worker threads, which would not
+        # inherit a contextvar set by the command that started the flow.
+        self._override: Settings | None = None
+        self._lock = threading.Lock()
+
+    def __reduce__(self) -> str:
+        # Pickled by name (Dask ships functions that use it by value): each process has its own.
+        return "get_settings"
+
+    def __call__(self) -> Settings:
+        """Return the settings in force."""
+        override = self._override
+        return override if override is not None else _from_environment()
+
+    def cache_clear(self) -> None:
+        """Forget the cached environment settings (after a test changes GEC_* variables)."""
+        _from_environment.cache_clear()
+
+    @contextmanager
+    def override(self, settings: Settings) -> Iterator[Settings]:
+        """Make `settings` the ones in force, for every thread, until the block ends."""
+        with self._lock:
+            previous, self._override = self._override, settings
+        try:
+            yield settings
+        finally:
+            with self._lock:
+                self._override = previous
+
+
+get_settings = _SettingsSource()
+
+
+def use_settings(settings: Settings) -> contextlib.AbstractContextManager[Settings]:
+    """Run the block with `settings` instead of the environment's (e.g. `gec demo`'s own folders)."""
+    return get_settings.override(settings)

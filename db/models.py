@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from schemas import states as schema_states
+
 # Stable constraint names, so Alembic can alter and drop them on every backend (SQLite included).
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_label)s",
@@ -38,10 +40,10 @@ NAMING_CONVENTION: dict[str, str] = {
     "pk": "pk_%(table_name)s",
 }
 
-# Coded values, spelled once here for the CHECK constraints (they match tasks/states.py and SPEC §4).
+# Coded values for the CHECK constraints; the states come from schemas/states.py (SPEC §4).
 SOURCES = ("folder", "mailbox")
-DECISIONS = ("accepted", "rejected", "held")
-STATES = (*DECISIONS, "superseded")
+DECISIONS = schema_states.DECISIONS
+STATES = schema_states.SUBMISSION_STATES
 CYCLE_SOURCES = ("workbook", "arrival")
 DECISION_REASONS = ("validation", "review", "revalidate", "supersede")
 SEVERITIES = ("error", "warning")

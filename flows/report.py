@@ -9,23 +9,15 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
-from config.settings import TIMEZONE, get_settings
-from db.engine import make_engine
+from config.clock import resolve_as_of
+from config.settings import get_settings
+from db.engine import make_engine, reporting_engine
 from db.setup import init_database
 from flows.policies import DB_WRITE_TAG
 from schemas.reference import load_reference
+from tasks.report.cycle_data import CycleData
 from tasks.report.files import ReportFiles, record_report_run, write_report_files
 from tasks.report.inputs import load_cycle_data
-from tasks.report.rollup import CycleData
-
-
-def resolve_as_of(as_of: dt.datetime | str | None) -> dt.datetime:
-    """Return `as_of` as an aware datetime (naive means Asia/Ho_Chi_Minh); now when not given."""
-    if as_of is None or as_of == "":
-        # Whole seconds: the folder name, the header and the manifest all show the same moment.
-        return dt.datetime.now(TIMEZONE).replace(microsecond=0)
-    moment = dt.datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
-    return moment if moment.tzinfo else moment.replace(tzinfo=TIMEZONE)
 
 
 def default_cycle(moment: dt.datetime) -> str:
@@ -40,7 +32,7 @@ def load_report_data(cycle: str, as_of: dt.datetime) -> CycleData:
     reference = load_reference(get_settings().reference_dir)
     engine = make_engine()
     init_database(None, reference, cycle_ids=(cycle,))
-    return load_cycle_data(engine, reference, cycle, as_of)
+    return load_cycle_data(engine, reference, cycle, as_of, public_engine=reporting_engine())
 
 
 @task(cache_policy=NONE, timeout_seconds=600)

@@ -74,6 +74,7 @@ class Watcher:
         folder_poll_seconds: float = FOLDER_POLL_SECONDS,
         backoff: Backoff | None = None,
         catch_up: bool = True,
+        run_seconds: float | None = None,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
     ) -> None:
         if source not in WATCHED:
@@ -88,6 +89,7 @@ class Watcher:
         self.folder_poll = folder_poll_seconds
         self.backoff = backoff or Backoff()
         self.catch_up = catch_up
+        self.run_seconds = run_seconds
         self.log = logger or logging.getLogger("gec.watch")
         self.stop = threading.Event()
         self.stats = WatchStats()
@@ -166,6 +168,10 @@ class Watcher:
         self.log.info("watch: watching %s (debounce %.1f s, at most %.1f s)",
                       " and ".join(self.sources), self.quiet, self.max_delay)
         self.start()
+        if self.run_seconds:
+            limit = threading.Timer(self.run_seconds, self.stop.set)
+            limit.daemon = True
+            limit.start()
         try:
             # Take the first looks before the catch-up run, so nothing lands unseen in between.
             deadline = time.monotonic() + 30
@@ -254,17 +260,19 @@ def run_watch(source: str = "all", **options: Any) -> WatchStats:
             return watcher.stats
 
 
-@flow(name="watch-submissions", log_prints=False)
+@flow(name="watch-mailbox", log_prints=False)
 def watch_submissions(
     source: Literal["all", "mailbox", "folder"] = "all",
     quiet_seconds: float = QUIET_SECONDS,
     max_delay_seconds: float = MAX_DELAY_SECONDS,
     folder_poll_seconds: float = FOLDER_POLL_SECONDS,
+    run_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """Start a collect run whenever mail or a file lands; runs until cancelled or stopped."""
+    """Start a collect run whenever mail or a file lands; runs until cancelled (or `run_seconds`)."""
     # No signal handler of ours here: Prefect's SIGTERM bridge stays in charge, so cancelling the
     # run from the UI (or stopping the worker) marks it Cancelled; the watcher threads stop in `run`.
     stats = Watcher(source, quiet_seconds=quiet_seconds, max_delay_seconds=max_delay_seconds,
-                    folder_poll_seconds=folder_poll_seconds, logger=get_run_logger()).run()
+                    folder_poll_seconds=folder_poll_seconds, run_seconds=run_seconds,
+                    logger=get_run_logger()).run()
     return {"runs": stats.runs, "failed_runs": stats.failed_runs, "mailbox_outages": stats.mailbox_outages,
             "runs_by_source": stats.runs_by_source}

@@ -27,6 +27,7 @@ import yaml
 
 from config.settings import TIMEZONE
 from schemas.contract import AUDIENCE_GROUPS, OWNERSHIPS, SCHOOL_LEVELS
+from schemas.indicators import meets
 from schemas.text import match_key, nfc
 
 SCHOOLS_FILE = "schools.csv"
@@ -267,9 +268,7 @@ class Indicator:
 
     def is_met(self, value: float | None) -> bool | None:
         """Return whether a value meets the target, or None when either is missing."""
-        if value is None or self.target is None:
-            return None
-        return value >= self.target if self.direction == ">=" else value <= self.target
+        return meets(value, self.target, self.direction)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@
 #   GEC_DATABASE_URL, GEC_INBOX_DIR, …   the app's settings: the worker passes its environment to runs
 #   GEC_DB_WRITE_SLOTS                   size of the gec-db-write limit (1 on SQLite, 4 on PostgreSQL)
 #   GEC_OPS_NOTIFY_BLOCK, GEC_OPS_WEBHOOK_URL   the operator's notification block (see apply_automations.py)
+#                                        optional: without a channel the server, deployments and
+#                                        worker still start; `apply` warns that alerts are off
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

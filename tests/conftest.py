@@ -7,4 +7,4 @@ import os
 # Tests never read the developer's own .env or database.
 os.environ.setdefault("GEC_DATABASE_URL", "")
 
-pytest_plugins = ["tests.support.databases", "tests.support.mailservers"]
+pytest_plugins = ["tests.support.databases", "tests.support.mailservers", "tests.support.prefect_harness"]

@@ -40,16 +40,6 @@ BATCH_SIZE = 10
 RUN_TIMEOUT = 240
 
 
-@pytest.fixture(scope="session")
-def prefect_api_url() -> Iterator[str]:
-    """Start a throwaway Prefect API once; collect processes report their runs to it."""
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield str(PREFECT_API_URL.value())
-
-
 @pytest.fixture(scope="module")
 def source_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Write 200 distinct workbooks (every school once, some twice) with received times as mtimes."""
@@ -166,12 +156,12 @@ def _assert_nothing_lost(names: set[str], inbox: Path, archive: Path) -> list[st
 
 
 def test_collect_killed_mid_run_then_rerun_records_every_file_once(
-    prefect_api_url: str, inbox: Path, tmp_path: Path
+    prefect_harness: str, inbox: Path, tmp_path: Path
 ) -> None:
     names = {path.name for path in inbox.iterdir()}
     database_url = f"sqlite:///{tmp_path / 'gec.sqlite3'}"
     archive, log = tmp_path / "archive", tmp_path / "collect.log"
-    env = _environment(database_url, archive, prefect_api_url)
+    env = _environment(database_url, archive, prefect_harness)
     try:
         process = _start(env, inbox, log)
         _wait_for_archive(process, archive, BATCH_SIZE, log)
@@ -272,12 +262,12 @@ def private_postgres() -> Iterator[PrivateServer]:
 
 
 def test_postgres_stopped_mid_run_fails_cleanly_then_rerun_completes(
-    prefect_api_url: str, private_postgres: PrivateServer, inbox: Path, tmp_path: Path
+    prefect_harness: str, private_postgres: PrivateServer, inbox: Path, tmp_path: Path
 ) -> None:
     names = {path.name for path in inbox.iterdir()}
     database_url = private_postgres.url("gec")
     archive, log = tmp_path / "archive", tmp_path / "collect.log"
-    env = _environment(database_url, archive, prefect_api_url)
+    env = _environment(database_url, archive, prefect_harness)
     try:
         process = _start(env, inbox, log)
         _wait_for_archive(process, archive, BATCH_SIZE, log)

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,15 +29,6 @@ from tests.support.stages import ingest, task_runs
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 H1 = "2023-H1"
 ARCHIVED = re.compile(r"^(?P<id>\d+)-(?P<name>.+)$")
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """Run flows against a throwaway Prefect API, started once per test session (worker)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
 
 
 @pytest.fixture
@@ -114,7 +104,7 @@ def test_unknown_source_is_refused_clearly() -> None:
 
 
 def test_collect_twice_stores_nothing_new_and_archives_by_state(
-    prefect_harness: None, folders: dict[str, Path], configured_database: str, reference: Reference
+    prefect_harness: str, folders: dict[str, Path], configured_database: str, reference: Reference
 ) -> None:
     inbox, archive = folders["inbox"], folders["archive"]
     opens = dt.datetime(2023, 4, 28, 8, 0, tzinfo=HCM)
@@ -177,7 +167,7 @@ def test_collect_twice_stores_nothing_new_and_archives_by_state(
 
 
 def test_collect_demo_data_agrees_with_truth(
-    prefect_harness: None, folders: dict[str, Path], configured_database: str, reference: Reference,
+    prefect_harness: str, folders: dict[str, Path], configured_database: str, reference: Reference,
     tmp_path: Path,
 ) -> None:
     inbox = folders["inbox"]
@@ -203,7 +193,7 @@ def test_collect_demo_data_agrees_with_truth(
 
 
 def test_review_and_revalidate_flows(
-    prefect_harness: None, folders: dict[str, Path], configured_database: str, reference: Reference
+    prefect_harness: str, folders: dict[str, Path], configured_database: str, reference: Reference
 ) -> None:
     collect_submissions()  # an empty inbox: creates the database and loads the registry
     engine = make_engine(configured_database)

@@ -12,7 +12,6 @@ import datetime as dt
 import hashlib
 import json
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,18 +43,6 @@ def test_task_runner_is_a_setting() -> None:
     assert isinstance(dask, DaskTaskRunner) and dask.address == "tcp://127.0.0.1:8786"
     with pytest.raises(ValueError, match="GEC_TASK_RUNNER"):
         task_runner_from_settings(Settings(task_runner="processes"))
-
-
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[None]:
-    """Run flows against a throwaway Prefect API for this module."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with pytest.MonkeyPatch.context() as patch:
-        # The harness's server would otherwise try to report usage over the network.
-        patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        with prefect_test_harness(server_startup_timeout=240):
-            yield
 
 
 @dataclass
@@ -144,7 +131,7 @@ def _run_flows(url: str, root: Path, client: Any | None) -> Outcome:
 @pytest.mark.postgres
 @pytest.mark.timeout(600)  # ~2 min alone; twice that on a loaded 2-core machine
 def test_flows_on_dask_store_exactly_what_threads_store(
-    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api: None
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: str
 ) -> None:
     from distributed import Client, LocalCluster
 

@@ -59,7 +59,7 @@ DEPLOYMENTS: dict[str, tuple[str, str, set[tuple[str, str]]]] = {
     "send-reminders": ("flows.remind:send_reminders", "send-reminders", set()),
     "review-submission": ("flows.review:review_submission", "review-submission", set()),
     "revalidate-submissions": ("flows.review:revalidate_submissions", "revalidate-submissions", set()),
-    "watch-mailbox": ("flows.watch:watch_submissions", "watch-submissions", {("0 * * * *", "{}")}),
+    "watch-mailbox": ("flows.watch:watch_submissions", "watch-mailbox", {("0 * * * *", "{}")}),
 }
 # Tasks that write the application database, by flow module: each must carry the tag the
 # gec-db-write concurrency limit throttles.
@@ -324,6 +324,39 @@ def test_apply_script_refuses_a_missing_block_name() -> None:
     script = _load_apply_script()
     with pytest.raises(script.SetupError, match="<block-type-slug>/<name>"):
         script.notification_block_id(object(), "gec-operator", None)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_serve_starts_without_an_alert_channel_and_applies_alerts_once_one_is_set(tmp_path: Path) -> None:
+    with running_server(tmp_path / "prefect") as server:
+        # Set but empty: a developer's .env cannot fill them in (serve.sh lets the caller's values win).
+        env = server.env({"GEC_DATABASE_URL": f"sqlite:///{tmp_path / 'gec.sqlite3'}",
+                          "GEC_PROJECT_DIR": str(PROJECT_ROOT), "GEC_OPS_WEBHOOK_URL": "",
+                          "GEC_OPS_NOTIFY_BLOCK": ""})
+        # One deployment keeps the test short; the automations step is the same as for all of them.
+        result = subprocess.run(["bash", "scripts/serve.sh", "apply", "review-submission"], cwd=PROJECT_ROOT,
+                                env=env, capture_output=True, text=True, timeout=420, check=False)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-4000:]
+        warnings = [line for line in output.splitlines() if line.startswith("warning:")]
+        assert len(warnings) == 1, output[-4000:]
+        assert "no alert channel" in warnings[0] and "GEC_OPS_WEBHOOK_URL" in warnings[0]
+        assert "Traceback" not in output
+        with server.client() as client:
+            assert client.read_deployment_by_name("review-submission/review-submission").name
+            assert client.read_automations_by_name("gec-flow-run-failed") == []
+
+        # The operator sets the webhook and applies again: the alerts now exist and point at it.
+        hook = f"http://127.0.0.1:{free_port()}/hook"
+        output = _run([str(PROJECT_ROOT / ".venv" / "bin" / "python"), "scripts/apply_automations.py"],
+                      {**env, "GEC_OPS_WEBHOOK_URL": hook})
+        assert "created automation gec-flow-run-failed" in output
+        assert "created automation gec-rejections-over-threshold" in output
+        with server.client() as client:
+            block = client.read_block_document_by_name("gec-operator", "custom-webhook")
+            automation = client.read_automations_by_name("gec-flow-run-failed")[0]
+        assert automation.actions[0].block_document_id == block.id
 
 
 # --------------------------------------------------------------------------------------------------

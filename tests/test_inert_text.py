@@ -52,16 +52,19 @@ def test_printable_strips_terminal_sequences_and_keeps_vietnamese() -> None:
     assert markdown_text("a_b*c") == "a\\_b\\*c"
 
 
-def test_gec_status_prints_no_escape_sequence(capsys: pytest.CaptureFixture[str]) -> None:
-    from cli.main import _print_status
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_gec_status_prints_no_escape_sequence(capsys: pytest.CaptureFixture[str], lang: str) -> None:
+    from rich.console import Console
 
-    result = {"cycle": "2023-H1", "totals": {"received_invalid": 1},
+    from cli.status_view import print_status
+
+    result = {"cycle": "2023-H1", "totals": {"received_invalid": 1}, "schools": [],
               "submissions": [
                   {"id": 3, "school_code": "MN001", "file": TERMINAL_NAME, "state": "rejected",
-                   "findings": [{"severity": "error"}]},
+                   "findings": [{"severity": "error"}], "received_at": "2023-05-02T09:30:00+07:00"},
                   {"id": 4, "school_code": "MN002", "file": "[bold red]x[/].xlsx", "state": "held",
-                   "findings": []}]}
-    _print_status(result)
+                   "findings": [], "received_at": None}]}
+    print_status(Console(width=200), result, lang)
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out and "\u202e" not in out
     assert "đỏ" in out and "[bold red]x[/].xlsx" in out  # shown, not obeyed

@@ -17,7 +17,7 @@ import random
 import re
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import encoders, policy
 from email.message import EmailMessage
@@ -599,18 +599,9 @@ def test_file_forwarded_from_the_office_address_is_read_but_not_answered(
 # The collect flow with source "all" (drop folder and mailbox in one run)
 
 
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """Run flows against a throwaway Prefect API, started once per test session (worker)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_collect_flow_reads_folder_and_mailbox(
-    prefect_harness: None, configured_database: str, imap_mailbox: DovecotServer, smtp_server: SmtpServer,
+    prefect_harness: str, configured_database: str, imap_mailbox: DovecotServer, smtp_server: SmtpServer,
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from flows.collect import collect_submissions

@@ -199,15 +199,6 @@ def cli_env(db: Engine, configured_database: str, reference_dir: Path, smtp_serv
     get_settings.cache_clear()
 
 
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """Run flows against a throwaway Prefect API, started once per test session (worker)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_gec_remind_dry_run_lists_exactly_the_schools(
     cli_env: None, smtp_server: SmtpServer, db: Engine
@@ -225,7 +216,7 @@ def test_gec_remind_dry_run_lists_exactly_the_schools(
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_gec_remind_sends_each_school_its_template_once(
-    prefect_harness: None, cli_env: None, smtp_server: SmtpServer, reference: Reference
+    prefect_harness: str, cli_env: None, smtp_server: SmtpServer, reference: Reference
 ) -> None:
     from cli.main import app
 

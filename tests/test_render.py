@@ -16,9 +16,10 @@ from bs4 import BeautifulSoup
 from python_calamine import CalamineWorkbook
 
 from config.settings import PROJECT_ROOT
+from tasks.report import render_html as render_html_module
+from tasks.report.build import build_report
 from tasks.report.render_html import render_html
 from tasks.report.render_xlsx import render_restricted_xlsx, render_xlsx, sheet_names
-from tasks.report.rollup import build_report
 from tests.support import rollup_data as fx
 
 SCREENSHOTS = PROJECT_ROOT / "outputs" / "report-screenshots"
@@ -148,7 +149,32 @@ def test_seven_sections_follow_the_header(soup):
         "5. TÌNH HÌNH VỤ VIỆC LIÊN QUAN ĐẾN TRẺ EM",
         "6. CHẤT LƯỢNG SỐ LIỆU",
         "7. SO SÁNH VỚI KỲ TRƯỚC",
+        "PHỤ LỤC 1",
+        "PHỤ LỤC 2",
+        "PHỤ LỤC 3",
+        "PHỤ LỤC 4",
     ]
+
+
+def test_long_lists_are_appendices_after_the_signature(soup):
+    """The per-school lists leave the body for numbered appendices, each starting a printed page."""
+    closing = soup.find(class_="closing")
+    appendices = soup.find(class_="appendices")
+    assert closing is not None and appendices is not None
+    assert appendices in closing.find_all_next(class_="appendices")
+    listed = {"bang-1-4": 1, "bang-1-5": 2, "bang-2-5": 3, "bang-4-2": 4}
+    for table_id, number in listed.items():
+        appendix = soup.find(id=f"phu-luc-{number}")
+        assert appendix.find(id=table_id) is not None
+        assert all(body.find(id=table_id) is None for body in soup.select('section[id^="muc-"]'))
+        pointers = [
+            p for p in soup.find_all("p", class_="see-appendix") if f"Phụ lục {number}." in p.get_text()
+        ]
+        assert len(pointers) == 1 and pointers[0].find_parent("section")["id"].startswith("muc-")
+    css = soup.find("style").get_text()
+    print_css = css.split("@media print")[1]
+    assert ".appendix { break-before: page; }" in print_css
+    assert "thead { display: table-header-group; }" in print_css
 
 
 def test_html_completeness_figures(soup):
@@ -479,3 +505,32 @@ document.body.dataset.painted = JSON.stringify([...document.querySelectorAll('#b
     assert by_code["CT2"]["Kết quả"] == by_code["CT2"]["Đánh giá"] == green
     assert by_code["CT1"]["Mục tiêu"] not in (red, green)
     assert by_code["TE1"]["Kết quả"] not in (red, green)  # no value entered, so no verdict
+
+
+# -------------------------------------------------------------------------------- size at city scale
+
+
+def test_long_lists_render_as_plain_rows(soup):
+    """Appendix lists carry no per-cell classes or styles: a 5,000-row list stays small."""
+    block = soup.find(id="bang-2-5")
+    table = block.find("table")
+    assert "list" in table["class"]
+    cells = table.select("tbody td")
+    assert cells and all(not cell.attrs for cell in cells)
+    # Verdicts still colour their cells (the class sits on the text, as in the great-tables tables).
+    assert table.select("tbody td > span.gec-met, tbody td > span.gec-unmet")
+
+
+def test_lists_too_long_for_the_page_point_to_the_workbook(monkeypatch, report):
+    """Past HTML_LIST_ROWS a list is left to the workbook; its section and appendix stay, with a pointer."""
+    monkeypatch.setattr(render_html_module, "HTML_LIST_ROWS", 2)
+    page = BeautifulSoup(render_html(report), "html.parser")
+    headings = [h.get_text() for h in page.find_all("h2")]
+    assert len(headings) == 11 and headings[-4:] == [f"PHỤ LỤC {n}" for n in range(1, 5)]
+    block = page.find(id="bang-2-5")
+    assert block.find("table") is None
+    rows = len(report.table("bang-2-5").frame)
+    assert rows > 2
+    assert f"Danh sách có {rows} dòng" in block.get_text()
+    assert "tong-hop.xlsx" in block.get_text() and "2.5 Chỉ tiêu theo trường" in block.get_text()
+    assert len(sheet_rows(render_xlsx(report), "2.5 Chỉ tiêu theo trường")) >= rows + 4

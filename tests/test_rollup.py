@@ -9,18 +9,18 @@ import pandas as pd
 import pytest
 
 from schemas.contract import RULES
-from tasks.report.rollup import (
-    SCHOOL_STATES,
+from tasks.report.build import build_report
+from tasks.report.cycle_data import SCHOOL_STATES
+from tasks.report.indicators import meets
+from tasks.report.section_2_status import completeness_counts
+from tasks.report.section_6_incidents import suppress
+from tasks.report.wording import (
     SUPPRESSED,
-    build_report,
-    completeness_counts,
     fmt_change,
     fmt_date,
     fmt_datetime,
     fmt_int,
     fmt_pct,
-    meets,
-    suppress,
     ward_sort_key,
 )
 from tests.support import rollup_data as fx

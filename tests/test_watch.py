@@ -7,6 +7,7 @@ Prefect API has no scheduler). The watcher must survive a Dovecot restart, and s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -138,14 +139,10 @@ def test_mail_that_lands_during_an_outage_is_reported_after_reconnecting(imap_ma
 # The watcher end to end: mail lands → collect run → reply at the SMTP server
 
 
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[str]:
-    """A throwaway Prefect API for this module; yields its URL (for subprocesses too)."""
-    from prefect.settings import get_current_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield str(get_current_settings().api.url)
+@pytest.fixture
+def prefect_api(prefect_harness: str) -> str:
+    """The session's throwaway Prefect API (tests/support/prefect_harness.py); its URL for subprocesses."""
+    return prefect_harness
 
 
 @pytest.fixture
@@ -231,6 +228,32 @@ def test_watcher_survives_a_dovecot_restart(
     assert list(replies_to(smtp_server)) == [sender]
     wait_until(lambda: watcher.stats.runs >= 1, 60, "the collect run to return")
     assert watcher.stats.runs == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_deployment_flow_answers_mail_with_a_collect_subflow(
+    prefect_api: str, app_env: dict[str, str], imap_mailbox: DovecotServer, smtp_server: SmtpServer,
+) -> None:
+    from prefect import get_client
+
+    from flows.watch import watch_submissions
+
+    real = load_reference(get_settings().reference_dir)
+    sender = real.schools["MN005"].emails[0]
+    raw = outlook(sender, "MN005", "Báo cáo", [("MN005.xlsx", workbook(real, "MN005"))])
+    appender = _append_later(imap_mailbox, raw, 3)  # lands while the flow watches (or catches up)
+
+    result = watch_submissions(source="mailbox", quiet_seconds=0.5, run_seconds=45)
+
+    appender.join()
+    assert list(replies_to(smtp_server)) == [sender]
+    assert result["runs"] >= 1 and result["failed_runs"] == 0
+
+    async def subflow_names() -> list[str]:
+        async with get_client() as client:
+            return [run.name for run in await client.read_flow_runs() if run.parent_task_run_id]
+
+    assert "collect-mailbox" in asyncio.run(subflow_names())
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -171,6 +171,12 @@ def move_message(config: ImapConfig, uid: str | int, folder: str) -> bool:
         return True
 
 
+def check_mailbox(config: ImapConfig) -> None:
+    """Log in and open the folder once; raise MailboxUnavailable when either fails."""
+    with _session(config) as conn:
+        _ok(conn.select(_mailbox(config.folder), readonly=True), config, f"open folder {config.folder!r}")
+
+
 @contextmanager
 def _session(config: ImapConfig) -> Iterator[imaplib.IMAP4]:
     """Connect and log in; turn every socket, TLS or protocol failure into MailboxUnavailable."""

@@ -28,7 +28,9 @@ from schemas.contract import (
     INCIDENTS,
     REACH,
 )
+from schemas.indicators import reach_percent
 from schemas.reference import Reference, School
+from schemas.states import State
 from tasks.mail.wording import day
 
 SUBMISSIONS = models.Submission.__table__
@@ -42,7 +44,7 @@ SHEET_TABLES = {
 }
 INDICATOR_CODES = ("CT1", "CT2")
 # A reviewed submission is the school's own whoever mailed it; a held one is not (yet).
-_REVIEWED_STATES = ("accepted", "superseded")
+_REVIEWED_STATES = (State.ACCEPTED.value, State.SUPERSEDED.value)
 
 
 def _address(sender: str | None) -> str:
@@ -148,13 +150,7 @@ def indicator_figures(
         indicator = reference.indicator(code)
         if indicator is None or indicator.manual:
             continue
-        total = reached = 0
-        for group in indicator.groups:
-            row = reach.get(group) or {}
-            if isinstance(row.get("total"), int) and isinstance(row.get("reached"), int):
-                total += int(row["total"])  # type: ignore[arg-type]
-                reached += int(row["reached"])  # type: ignore[arg-type]
-        value = 100 * reached / total if total else None
+        value = reach_percent(indicator.groups, reach)
         figures.append(IndicatorFigure(code, value, indicator.target, indicator.direction,
                                        indicator.is_met(value)))
     return figures

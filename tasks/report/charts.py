@@ -11,7 +11,8 @@ from html import escape
 
 import pandas as pd
 
-from tasks.report.rollup import STATE_LABELS, fmt_int, fmt_pct
+from schemas.states import CHARTED_SCHOOL_STATES as STACKED_STATES
+from tasks.report.wording import STATE_LABELS, fmt_int, fmt_pct
 
 FONT = "'Times New Roman', Times, serif"
 SERIES_COLOURS = ("#1f5fa8", "#1b8a6b", "#7b4fa0", "#b8860b")
@@ -24,7 +25,6 @@ STATE_COLOURS = {
     "missing": "#c62828",
 }
 # Order of the stacked segments: from done to not started.
-STACKED_STATES = ("on_time", "late", "received_invalid", "held", "missing")
 
 
 def _text(

@@ -17,9 +17,10 @@ from sqlalchemy import Engine, insert
 from config.settings import PROJECT_ROOT, TIMEZONE
 from db import models
 from schemas.contract import CONTRACT_VERSION, TEMPLATE_VERSION
+from tasks.report.build import build_report
+from tasks.report.cycle_data import CycleData
 from tasks.report.render_html import render_html
 from tasks.report.render_xlsx import render_restricted_xlsx, render_xlsx
-from tasks.report.rollup import CycleData, build_report
 
 HTML_NAME = "tong-hop.html"
 XLSX_NAME = "tong-hop.xlsx"
@@ -103,6 +104,7 @@ def write_report_files(data: CycleData, output_dir: Path) -> ReportFiles:
         "code_version": code_version(),
         "contract_version": CONTRACT_VERSION,
         "template_version": TEMPLATE_VERSION,
+        "reference_files": dict(sorted(data.reference_files.items())),
         "submissions": submissions,
         "files": {
             name: _sha256(directory / name) for name in (HTML_NAME, XLSX_NAME, RESTRICTED_NAME)

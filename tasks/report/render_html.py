@@ -15,18 +15,18 @@ import pandas as pd
 from great_tables import GT
 
 from tasks.report.charts import completeness_by_level_svg, reach_by_ward_svg
-from tasks.report.rollup import (
+from tasks.report.model import Column, CycleReport, Table
+from tasks.report.section_1_header import (
     DOC_NUMBER,
-    MET_TEXT,
     MOTTO,
     NATION,
     OFFICE,
     OFFICE_PARENT,
     TITLE,
-    Column,
-    CycleReport,
-    Table,
     administrative_date,
+)
+from tasks.report.wording import (
+    MET_TEXT,
     fmt_change,
     fmt_date,
     fmt_datetime,
@@ -38,6 +38,9 @@ from tasks.report.rollup import (
 )
 
 FONTS = ["Times New Roman", "Times", "serif"]
+# Longer appendix lists (a city's per-school table) are left to the workbook, so the page stays small.
+HTML_LIST_ROWS = 1000
+XLSX_FILE = "tong-hop.xlsx"
 MET_STYLE = {True: ("#d7f0dc", "#1b5e20"), False: ("#f9d6d5", "#8b1a1a")}
 MET_CLASS = {True: "gec-met", False: "gec-unmet"}
 NUMERIC_KINDS = {"int", "pct", "measure", "change", "small_count", "datetime", "date"}
@@ -71,11 +74,25 @@ td.gt_right, td.gt_center { white-space: nowrap; }
 .closing .sign { text-align: center; font-weight: bold; }
 .recipients { font-size: 13px; }
 .generated { margin-top: 28px; font-size: 12px; color: #555555; font-style: italic; }
+p.see-appendix { margin: 4px 0 14px; font-style: italic; }
+table.list { width: 100%; border-collapse: collapse; font-size: 13px; border-top: 2px solid #1f3b63; }
+table.list caption { text-align: left; font-weight: bold; font-size: 15px; padding: 4px 0 6px; }
+table.list th { background: #eef2f7; text-align: left; vertical-align: bottom; padding: 4px;
+  border-bottom: 2px solid #d3d3d3; }
+table.list td { padding: 3px 4px; vertical-align: top; border-bottom: 1px solid #e5e5e5; }
+table.list tfoot td { border: none; font-size: 12px; padding-top: 6px; }
+p.list-title { font-weight: bold; font-size: 15px; margin: 4px 0; }
+.appendices h2 { text-align: center; border-bottom: none; }
 @media print {
   html { background: #ffffff; }
   .page { max-width: none; padding: 0; }
   h2 { break-after: avoid; }
   .table-block, .chart-block { break-inside: avoid; }
+  /* Long lists: each appendix on its own pages, header row repeated, no row split across pages. */
+  .appendix { break-before: page; }
+  .appendix .table-block { break-inside: auto; }
+  thead { display: table-header-group; }
+  tr { break-inside: avoid; }
 }
 @page { size: A4; margin: 20mm 15mm 20mm 25mm; }
 """
@@ -88,10 +105,8 @@ VERDICT_CSS = "".join(
 )
 
 
-def display_value(column: Column, row: pd.Series) -> str:
+def display_text(column: Column, value: object, unit: str = "") -> str:
     """Return one cell as the reader sees it, in Vietnamese number and date formats."""
-    value = row[column.key]
-    unit = str(row[column.unit_key]) if column.unit_key else ""
     match column.kind:
         case "int":
             return fmt_int(value, column.empty)
@@ -113,10 +128,27 @@ def display_value(column: Column, row: pd.Series) -> str:
     return column.empty if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
+def display_value(column: Column, row: pd.Series) -> str:
+    """Return one cell of a row as the reader sees it."""
+    return display_text(column, row[column.key], str(row[column.unit_key]) if column.unit_key else "")
+
+
+def display_column(table: Table, column: Column) -> list[str]:
+    """Return one column's cells as formatted text, top to bottom (column-wise: no per-row objects)."""
+    values = table.frame[column.key].tolist()
+    if column.unit_key:
+        units = [str(unit) for unit in table.frame[column.unit_key].tolist()]
+        return [display_text(column, value, unit) for value, unit in zip(values, units, strict=True)]
+    return [display_text(column, value) for value in values]
+
+
 def display_frame(table: Table) -> pd.DataFrame:
     """Return the table's shown columns as formatted text."""
-    rows = [[display_value(column, row) for column in table.columns] for _, row in table.frame.iterrows()]
-    return pd.DataFrame(rows, columns=[column.key for column in table.columns], dtype=object)
+    return pd.DataFrame(
+        {column.key: pd.Series(display_column(table, column), dtype=object) for column in table.columns},
+        columns=[column.key for column in table.columns],
+        dtype=object,
+    )
 
 
 def verdict_cells(table: Table) -> dict[str, list[bool | None]]:
@@ -186,6 +218,51 @@ def _table_html(table: Table) -> str:
     return f'<div class="table-block">\n{html}\n{empty}</div>'
 
 
+def list_html(table: Table) -> str:
+    """Render a long list as a plain table: no per-cell classes or styles, so 5,000 rows stay small.
+
+    Alignment comes from one per-table rule on column positions; verdict colours from the same
+    classes as the great-tables tables. Lists longer than HTML_LIST_ROWS are left to the workbook.
+    """
+    if len(table.frame) > HTML_LIST_ROWS:
+        return (
+            f'<div class="table-block" id="{escape(table.id)}">\n'
+            f'<p class="list-title">{escape(table.title)}</p>\n'
+            f'<p class="lead">Danh sách có {fmt_int(len(table.frame))} dòng, quá dài để đưa vào trang này: '
+            f"xem đầy đủ trong tệp {XLSX_FILE}, trang tính “{escape(table.sheet)}”.</p>\n</div>"
+        )
+    verdicts = verdict_cells(table)
+    cells = []
+    for column in table.columns:
+        texts = display_column(table, column)
+        if column.key in verdicts:
+            cells.append([_verdict_html(t, j) for t, j in zip(texts, verdicts[column.key], strict=True)])
+        else:
+            cells.append([escape(text) for text in texts])
+    right = [i for i, c in enumerate(table.columns, start=1) if c.kind in NUMERIC_KINDS]
+    centre = [i for i, c in enumerate(table.columns, start=1) if c.kind == "met"]
+    rules = [
+        ",".join(f"#{table.id} td:nth-child({i})" for i in positions) + f" {{ text-align: {align}; }}"
+        for align, positions in (("right", right), ("center", centre))
+        if positions
+    ]
+    head = "".join(f"<th>{escape(column.label)}</th>" for column in table.columns)
+    body = "\n".join("<tr><td>" + "</td><td>".join(row) + "</td></tr>" for row in zip(*cells, strict=True))
+    foot = (
+        f'<tfoot><tr><td colspan="{len(table.columns)}">{escape(table.note)}</td></tr></tfoot>'
+        if table.note
+        else ""
+    )
+    empty = '<p class="empty">Không có dữ liệu.</p>' if table.frame.empty else ""
+    style = f"<style>{' '.join(rules)}</style>\n" if rules else ""
+    return (
+        f'<div class="table-block" id="{escape(table.id)}">\n{style}<table class="list">'
+        f"<caption>{escape(table.title)}</caption>\n"
+        f'<thead><tr class="gt_col_headings">{head}</tr></thead>\n<tbody>\n{body}\n</tbody>{foot}</table>\n'
+        f"{empty}</div>"
+    )
+
+
 def _header(report: CycleReport) -> str:
     period = f"{fmt_date(report.period_start)} – {fmt_date(report.period_end)}"
     return f"""<header>
@@ -218,9 +295,36 @@ def _closing() -> str:
 </tr></table>"""
 
 
+def appendix_numbers(report: CycleReport) -> dict[str, int]:
+    """Return the appendix (Phụ lục) number of each long list, in the order the report names them."""
+    tables = [table for section in report.sections for table in section.tables if table.appendix]
+    return {table.id: number for number, table in enumerate(tables, start=1)}
+
+
+def _appendix_pointer(table: Table, number: int) -> str:
+    # Plain text, no link: the page references nothing, not even itself (see test_html_is_self_contained).
+    return f'<p class="see-appendix">{escape(table.title)}: xem Phụ lục {number}.</p>'
+
+
+def _appendices(report: CycleReport, numbers: dict[str, int]) -> list[str]:
+    parts = []
+    for section in report.sections:
+        for table in section.tables:
+            if table.id in numbers:
+                number = numbers[table.id]
+                parts += [
+                    f'<section class="appendix" id="phu-luc-{number}">',
+                    f"<h2>PHỤ LỤC {number}</h2>",
+                    list_html(table),
+                    "</section>",
+                ]
+    return ['<div class="appendices">', *parts, "</div>"] if parts else []
+
+
 def render_html(report: CycleReport) -> str:
-    """Return the whole report as one self-contained HTML page."""
+    """Return the whole report as one self-contained HTML page; long lists follow as appendices."""
     charts = _charts(report)
+    numbers = appendix_numbers(report)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="vi">',
@@ -239,6 +343,9 @@ def render_html(report: CycleReport) -> str:
         parts.append(f"<h2>{section.number}. {escape(section.title)}</h2>")
         parts += [f'<p class="lead">{escape(paragraph)}</p>' for paragraph in section.paragraphs]
         for table in section.tables:
+            if table.id in numbers:
+                parts.append(_appendix_pointer(table, numbers[table.id]))
+                continue
             parts.append(_table_html(table))
             if table.id in charts:
                 parts.append(charts[table.id])
@@ -247,6 +354,7 @@ def render_html(report: CycleReport) -> str:
         _closing(),
         '<p class="generated">Báo cáo được tổng hợp tự động từ các báo cáo hợp lệ của các trường '
         f"nhận đến {escape(fmt_datetime(report.as_of))}.</p>",
+        *_appendices(report, numbers),
         "</main>",
         "</body>",
         "</html>",

@@ -10,28 +10,25 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from tasks.report.rollup import (
+from schemas.states import CHARTED_SCHOOL_STATES as CHART_STATES
+from tasks.report.model import Column, CycleReport, Table
+from tasks.report.section_1_header import OFFICE, OFFICE_PARENT, TITLE, administrative_date
+from tasks.report.wording import (
     MET_TEXT,
-    OFFICE,
-    OFFICE_PARENT,
     STATE_LABELS,
-    TITLE,
-    Column,
-    CycleReport,
-    Table,
-    administrative_date,
     fmt_date,
     fmt_datetime,
+    is_missing,
     local_time,
     verdict,
 )
@@ -41,7 +38,6 @@ TITLE_ROW, SUBTITLE_ROW, HEADER_ROW = 0, 1, 3
 FIRST_DATA_ROW = HEADER_ROW + 1
 CHART_SHEET = "Biểu đồ"
 INFO_SHEET = "Thông tin"
-CHART_STATES = ("on_time", "late", "received_invalid", "held", "missing")
 STATE_FILLS = {
     "on_time": "#2E7D32",
     "late": "#F2A900",
@@ -50,6 +46,12 @@ STATE_FILLS = {
     "missing": "#C62828",
 }
 SERIES_FILLS = ("#1F5FA8", "#1B8A6B", "#7B4FA0", "#B8860B")
+A4_PAPER = 9  # Excel's paper code for A4
+# Column widths (in characters): an A4 portrait page shows about 95 at full size. Up to LANDSCAPE_FROM
+# a table prints portrait scaled down (no smaller than 70%, and long lists take fewer pages than they
+# would landscape); wider tables print landscape. Every sheet is scaled to one page wide either way.
+PORTRAIT_WIDTH = 95
+LANDSCAPE_FROM = 135
 RESTRICTED_WARNING = (
     "TÀI LIỆU HẠN CHẾ: số liệu vụ việc theo từng trường, chỉ dùng nội bộ lãnh đạo Phòng; "
     "không công bố, không chuyển tiếp, không đưa vào báo cáo tổng hợp."
@@ -68,6 +70,9 @@ class _Formats:
 
         self.title = book.add_format({**base, "bold": True, "font_size": 13})
         self.subtitle = book.add_format({**base, "italic": True})
+        self.title_wrap = book.add_format({**base, "bold": True, "font_size": 13, "text_wrap": True})
+        self.subtitle_wrap = book.add_format({**base, "italic": True, "text_wrap": True})
+        self.wrap = book.add_format({**base, "text_wrap": True})
         self.plain = book.add_format(base)
         self.bold = book.add_format({**base, "bold": True})
         self.warning = book.add_format({**base, "bold": True, "font_color": "#8B1A1A", "text_wrap": True})
@@ -113,22 +118,13 @@ def _new_workbook(buffer: io.BytesIO, report: CycleReport, title: str) -> Workbo
     return book
 
 
-def _missing(value: object) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def _write_cell(
-    sheet: Worksheet, row: int, col: int, column: Column, record: pd.Series, formats: _Formats
+    sheet: Worksheet, row: int, col: int, column: Column, record: Mapping[str, Any], formats: _Formats
 ) -> None:
     """Write one value with the number format its kind calls for; text always as a string."""
     value = record[column.key]
     unit = str(record[column.unit_key]) if column.unit_key else ""
-    if _missing(value) and column.kind != "met":
+    if is_missing(value) and column.kind != "met":
         # "Chưa nhập" says something a blank does not; "—" is only a placeholder.
         if column.empty != "—":
             sheet.write_string(row, col, column.empty, formats.right)
@@ -172,6 +168,33 @@ def _column_width(column: Column) -> int:
     return 16 if column.kind == "text" else 13
 
 
+def _banner(
+    sheet: Worksheet, row: int, text: str, columns: int, width: int, fmt: Any, scale: float
+) -> None:
+    """Write a title across the table's columns, wrapped, so a page one table wide prints it whole."""
+    if columns > 1:
+        sheet.merge_range(row, 0, row, columns - 1, text, fmt)
+    else:
+        sheet.write_string(row, 0, text, fmt)
+    lines = max(1, math.ceil(len(text) * scale / max(width, 1)))
+    if lines > 1:
+        sheet.set_row(row, 17 * scale * lines)
+
+
+def _print_setup(sheet: Worksheet, width: int, *, repeat_to: int | None = None) -> None:
+    """Print on A4, one page wide (as many pages tall as needed), repeating the title and header rows."""
+    sheet.set_paper(A4_PAPER)
+    if width >= LANDSCAPE_FROM:
+        sheet.set_landscape()
+    else:
+        sheet.set_portrait()
+    sheet.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.6)
+    sheet.fit_to_pages(1, 0)
+    if repeat_to is not None:
+        sheet.repeat_rows(0, repeat_to)
+    sheet.set_footer("&C&P/&N")
+
+
 def _conditional_met(sheet: Worksheet, table: Table, last_row: int, formats: _Formats) -> None:
     """Colour met columns and the value columns they judge: green met, red not met."""
     if last_row < FIRST_DATA_ROW:
@@ -200,18 +223,16 @@ def _write_table(book: Workbook, table: Table, report: CycleReport, formats: _Fo
     """Write one table on its own sheet: title, header, rows, filter, frozen header, note."""
     sheet = book.add_worksheet(table.sheet)
     sheet.hide_gridlines(2)
-    sheet.write_string(TITLE_ROW, 0, table.title, formats.title)
-    sheet.write_string(
-        SUBTITLE_ROW,
-        0,
-        f"Kỳ báo cáo: {report.cycle_label} - Số liệu tính đến {fmt_datetime(report.as_of)}",
-        formats.subtitle,
-    )
+    subtitle = f"Kỳ báo cáo: {report.cycle_label} - Số liệu tính đến {fmt_datetime(report.as_of)}"
+    width = sum(_column_width(column) for column in table.columns)
+    _banner(sheet, TITLE_ROW, table.title, len(table.columns), width, formats.title_wrap, 1.3)
+    _banner(sheet, SUBTITLE_ROW, subtitle, len(table.columns), width, formats.subtitle_wrap, 1.0)
     for col, column in enumerate(table.columns):
         sheet.set_column(col, col, _column_width(column))
         sheet.write_string(HEADER_ROW, col, column.label, formats.header)
     sheet.set_row(HEADER_ROW, 48)
-    for offset, (_, record) in enumerate(table.frame.iterrows()):
+    # Plain dicts, not iterrows(): a row Series per school made 5,000-row sheets slow.
+    for offset, record in enumerate(table.frame.to_dict("records")):
         for col, column in enumerate(table.columns):
             _write_cell(sheet, FIRST_DATA_ROW + offset, col, column, record, formats)
     last_row = FIRST_DATA_ROW + len(table.frame) - 1
@@ -224,6 +245,7 @@ def _write_table(book: Workbook, table: Table, report: CycleReport, formats: _Fo
         note_row += 1
     if table.note:
         sheet.write_string(note_row, 0, table.note, formats.subtitle)
+    _print_setup(sheet, width, repeat_to=HEADER_ROW)
     return sheet
 
 
@@ -255,7 +277,7 @@ def _write_info(book: Workbook, report: CycleReport, formats: _Formats) -> None:
         sheet.write_string(row, 0, f"{section.number}. {section.title}", formats.bold)
         row += 1
         for paragraph in section.paragraphs:
-            sheet.write_string(row, 1, paragraph, formats.plain)
+            sheet.write_string(row, 1, paragraph, formats.wrap)
             row += 1
         for table in section.tables:
             sheet.write_string(row, 0, table.sheet, formats.plain)
@@ -265,6 +287,7 @@ def _write_info(book: Workbook, report: CycleReport, formats: _Formats) -> None:
     sheet.write_url(
         row, 1, f"internal:'{CHART_SHEET}'!A1", formats.link, string="Biểu đồ 1 và 2 cùng số liệu của biểu đồ"
     )
+    _print_setup(sheet, 82)
 
 
 def _write_charts(book: Workbook, report: CycleReport, formats: _Formats) -> None:
@@ -276,6 +299,8 @@ def _write_charts(book: Workbook, report: CycleReport, formats: _Formats) -> Non
     sheet.write_string(0, 0, "Số liệu của biểu đồ", formats.title)
     last = _chart_completeness(book, sheet, report, formats, top=2)
     _chart_reach(book, sheet, report, formats, top=max(last + 3, 22))
+    # The charts sit right of their data blocks: landscape, one page wide.
+    _print_setup(sheet, LANDSCAPE_FROM)
 
 
 def _chart_completeness(

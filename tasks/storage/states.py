@@ -5,33 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
+from schemas.states import Completeness, Decision, State
 
-class Decision(StrEnum):
-    """What validation or an operator decided about one submission on its own."""
-
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    HELD = "held"
-
-
-class State(StrEnum):
-    """A submission's state once its school's other submissions are taken into account."""
-
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    HELD = "held"
-    SUPERSEDED = "superseded"
-
-
-class Completeness(StrEnum):
-    ON_TIME = "on_time"
-    LATE = "late"
-    RECEIVED_INVALID = "received_invalid"
-    HELD = "held"
-    MISSING = "missing"
-    EXEMPT = "exempt"
+__all__ = [
+    "Completeness",
+    "Decision",
+    "SchoolStatus",
+    "State",
+    "SubmissionFacts",
+    "derive_states",
+    "school_status",
+]
 
 
 @dataclass(frozen=True)

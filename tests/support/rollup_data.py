@@ -12,7 +12,7 @@ import pandas as pd
 
 from config.settings import TIMEZONE
 from schemas.reference import Cycle, Indicator
-from tasks.report.rollup import COLUMNS, CycleData, PreviousCycle, empty_frame
+from tasks.report.cycle_data import COLUMNS, CycleData, PreviousCycle, empty_frame
 
 SCRIPT = "<script>alert(1)</script>"
 HYPERLINK = '=HYPERLINK("http://x","y")'
@@ -267,6 +267,9 @@ def make_cycle_data(*, previous: bool = True, **overrides: object) -> CycleData:
         "activities": _frame("activities", ACTIVITIES),
         "checklist": _frame("checklist", CHECKLIST),
         "incidents": _frame("incidents", INCIDENTS),
+        # As if the incident cutoff had passed with the same rows current (see section_6_incidents).
+        "published_incidents": _frame("incidents", INCIDENTS),
+        "incidents_cutoff": AS_OF - dt.timedelta(days=1),
         "general": _frame("general", GENERAL),
         "previous_cycle_id": PREVIOUS_ID if previous else None,
         "previous": PreviousCycle(
