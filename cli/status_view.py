@@ -10,10 +10,12 @@ import unicodedata
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from config.settings import TIMEZONE
 from schemas.messages import COMPLETENESS_LABELS, STATE_LABELS, UNKNOWN_SCHOOL
+from schemas.text import printable
 
 LANGUAGES = ("vi", "en")
 ATTENTION_STATES = ("rejected", "held")
@@ -86,8 +88,9 @@ def print_status(console: Console, result: dict[str, Any], lang: str = "vi") -> 
             state = STATE_LABELS.get(item["state"], item["state"])
         else:
             school, state = code or "?", item["state"]
-        listing.add_row(str(item["id"]), _nfc(school), _nfc(item["file"]), _nfc(state), errors,
-                        _when(item["received_at"], lang))
+        # A file name is a stranger's text: no escape sequence or rich markup reaches the terminal.
+        listing.add_row(str(item["id"]), _nfc(school), escape(printable(_nfc(item["file"]))), _nfc(state),
+                        errors, _when(item["received_at"], lang))
     console.print(listing)
     if any(item["state"] == "held" for item in problems):
         console.print(_nfc(words["review"]))

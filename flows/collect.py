@@ -47,6 +47,7 @@ from tasks.mail import replies
 from tasks.operator.summary import CollectSummary
 from tasks.storage import queries, raw
 from tasks.storage import submissions as store
+from tasks.storage.lock import CollectBusy, collect_lock
 from tasks.storage.raw import RawRecord
 from tasks.storage.submissions import Outcome
 
@@ -84,7 +85,7 @@ def list_inbox(inbox_dir: Path, batch_size: int) -> list[list[Path]]:
 @task(cache_policy=NONE, timeout_seconds=300, retries=2, retry_delay_seconds=[2, 5])
 def read_files(paths: Sequence[Path]) -> list[intake.IncomingFile]:
     """Read a batch of inbox files into memory."""
-    return intake.read_inbox_files(paths)
+    return intake.read_inbox_files(paths, get_settings().max_file_bytes)
 
 
 @task(cache_policy=NONE, timeout_seconds=300, **MAILBOX_RETRIES)
@@ -155,7 +156,7 @@ def publish_summary(summary: CollectSummary) -> None:
     if summary.not_kept:
         create_table_artifact(
             key="attachments-not-kept",
-            table=[item.model_dump() for item in summary.not_kept],
+            table=summary.not_kept_rows(),
             description="Mail attachments refused before storage and messages without a workbook: "
                         "nothing stored, so no submission. Schools were answered in Vietnamese.",
         )
@@ -283,16 +284,19 @@ def collect_submissions(
     # quote(): Prefect walks every task argument looking for futures; over a batch's bytes, parsed
     # workbooks and findings that walk measured 2x the work itself. These are plain values: skip it.
     reference = quote(load_reference(settings.reference_dir))
-    prepare_database(reference)
     summary = CollectSummary()
-    if source in ("folder", "all"):
-        collect_folder(Path(inbox_dir) if inbox_dir else settings.inbox_dir, reference, batch_size, summary)
-    if source in ("mailbox", "all"):
-        try:
-            collect_mail(reference, min(batch_size, MAIL_BATCH), settings.max_file_bytes, summary)
-        finally:  # replies already queued go out even after an IMAP outage
-            get_run_logger().info("outbox: %s", flush_outbox().one_line())
-    summary.refresh(read_states(summary.submission_ids))
+    # One collect at a time (a second waits, bounded): its inbox listing and summary are then true.
+    with collect_lock(make_engine()):
+        prepare_database(reference)
+        if source in ("folder", "all"):
+            inbox = Path(inbox_dir) if inbox_dir else settings.inbox_dir
+            collect_folder(inbox, reference, batch_size, summary)
+        if source in ("mailbox", "all"):
+            try:
+                collect_mail(reference, min(batch_size, MAIL_BATCH), settings.max_file_bytes, summary)
+            finally:  # replies already queued go out even after an IMAP outage
+                get_run_logger().info("outbox: %s", flush_outbox().one_line())
+        summary.refresh(read_states(summary.submission_ids))
     publish_summary(quote(summary))
     get_run_logger().info("collect: %s", summary.one_line())
     return summary
@@ -316,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         summary = collect_submissions(source=args.source, inbox_dir=args.inbox, batch_size=args.batch_size)
-    except (DatabaseUnavailable, MailboxUnavailable) as error:
+    except (DatabaseUnavailable, MailboxUnavailable, CollectBusy) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(json.dumps(summary.model_dump(mode="json"), ensure_ascii=False))

@@ -488,6 +488,14 @@ RULES: dict[str, Rule] = {
         Rule("too_large", E, "Tệp quá lớn",
              "Tệp quá lớn ({detail}). Vui lòng chỉ gửi biểu mẫu báo cáo, xóa hình ảnh và trang tính "
              "không cần thiết rồi gửi lại."),
+        Rule("duplicate_sheet", E, "Trang tính bị trùng",
+             "Tệp có hai trang tính cùng là trang \"{sheet}\" ({detail}). Hệ thống không biết trang "
+             "nào đúng. Vui lòng xóa trang thừa, chỉ giữ một trang \"{sheet}\" rồi gửi lại."),
+        # The file was read and judged, but storing it failed (a fault of the system, not the school):
+        # the operator sees the error class in {detail}; the school is asked to wait, not to resend.
+        Rule("storage_error", E, "Không lưu được số liệu",
+             "Hệ thống đã nhận tệp nhưng chưa lưu được số liệu do lỗi kỹ thuật. Phòng sẽ kiểm tra "
+             "và liên hệ Quý đơn vị nếu cần gửi lại."),
         Rule("missing_sheet", E, "Thiếu trang tính",
              "Không tìm thấy trang tính \"{sheet}\". Vui lòng dùng đúng biểu mẫu của Phòng, không đổi "
              "tên hoặc xóa trang tính này."),

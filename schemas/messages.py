@@ -104,6 +104,11 @@ ANNOTATED_NOTE = (
     "(đỏ: lỗi, vàng: lưu ý) và có ghi chú giải thích. Trang \u201c{summary}\u201d trong tệp "
     "liệt kê tất cả, đọc được cả trên điện thoại."
 )
+# The file is too big to copy and mark within the time and memory a reply may take.
+ANNOTATED_OMITTED = (
+    "Tệp của Quý đơn vị quá lớn nên hệ thống không gửi kèm bản sao có tô màu các ô cần xem lại; "
+    "vui lòng xem các lỗi và lưu ý liệt kê ở trên."
+)
 # A sheet left entirely blank: one line instead of one per empty cell.
 SHEET_EMPTY = (
     "Trang \"{sheet}\" chưa điền ({count} ô bắt buộc còn trống). Vui lòng điền đủ số liệu "

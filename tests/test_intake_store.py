@@ -409,13 +409,17 @@ def test_one_bad_submission_never_blocks_the_others(
 
     monkeypatch.setattr(store, "sheet_rows", broken_for_mn002)
     outcomes = _ingest(db, reference, *files)
-    assert [item.state for item in outcomes] == ["accepted", None, "accepted"]
-    assert outcomes[1].submission_id is None  # left for the next run, nothing half-written
-    assert _count(db, models.Submission) == 2 and _count(db, models.Decision) == 2
+    # Recorded as rejected with `storage_error` (issue 11 #3): it leaves the inbox, nothing half-written.
+    assert [item.state for item in outcomes] == ["accepted", "rejected", "accepted"]
+    assert outcomes[1].submission_id is not None and outcomes[1].created
+    assert _count(db, models.Submission) == 3 and _count(db, models.Decision) == 3
+    with db.connect() as conn:  # no sheet row of the failed submission
+        stored_for = set(conn.execute(select(models.ReachRow.submission_id)).scalars())
+    assert stored_for == {outcomes[0].submission_id, outcomes[2].submission_id}
     assert _count(db, models.ReceivedFile) == 3  # its raw bytes are kept all the same
     monkeypatch.setattr(store, "sheet_rows", real)
-    retried = _ingest(db, reference, files[1])
-    assert retried[0].created and retried[0].state == "accepted"
+    again = _ingest(db, reference, files[1])  # the next run does not trip on it, nor store it twice
+    assert not again[0].created and again[0].submission_id == outcomes[1].submission_id
 
 
 def test_status_as_of_a_past_moment(db: Engine, reference: Reference) -> None:

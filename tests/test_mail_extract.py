@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 
 from tasks.intake.mail_extract import (
+    MAX_MESSAGE_KEPT_BYTES,
     MAX_ZIP_MEMBERS,
     Extraction,
     SkipReason,
     extract_workbooks,
     safe_filename,
 )
+from tasks.intake.sniff import stub_size
 from tests.support.corpus import CORPUS, corpus_files, require_corpus
 
 CORPUS_MAIL = CORPUS / "mail"
@@ -301,8 +303,10 @@ def test_zip_bomb_member_is_too_large_without_keeping_it() -> None:
     archive = zip_of({"bom.xlsx": b"\0" * (4 * MB), "nho.xlsx": xlsx_bytes()})
     assert len(archive) < 64 * 1024
     result = extract_workbooks(message((archive, "bom.zip", "application/zip")), max_bytes=MB)
-    assert [a.safe_name for a in result.attachments] == ["nho.xlsx"]
-    assert [(s.name, s.reason) for s in result.skipped] == [("bom.xlsx", "too_large")]
+    # The bomb is kept as an oversize stub (a too_large submission), never as 4 MB of zeros.
+    assert [a.safe_name for a in result.attachments] == ["bom.xlsx", "nho.xlsx"]
+    assert stub_size(result.attachments[0].data) == 4 * MB and len(result.attachments[0].data) < 200
+    assert result.skipped == []
 
 
 def test_zip_lying_about_member_size_is_caught_while_reading() -> None:
@@ -362,15 +366,29 @@ def test_attachment_over_max_bytes_is_skipped_and_not_kept() -> None:
         message((b"PK\x03\x04" + b"\0" * 300_000, NAME, XLSX_TYPE), (xlsx_bytes(), "nho.xlsx", XLSX_TYPE)),
         max_bytes=100_000,
     )
-    assert [a.safe_name for a in result.attachments] == ["nho.xlsx"]
-    assert [(s.name, s.reason) for s in result.skipped] == [(NAME, "too_large")]
+    assert [a.safe_name for a in result.attachments] == [NAME, "nho.xlsx"]
+    size = stub_size(result.attachments[0].data)  # estimated from the base64 length, never decoded
+    assert size is not None and abs(size - 300_004) <= 3 and result.skipped == []
 
 
 def test_size_limit_is_exact() -> None:
     data = b"PK\x03\x04" + b"\0" * 996
     assert len(only(extract_workbooks(message((data, "a.xlsx", XLSX_TYPE)), max_bytes=1000))[2]) == 1000
     result = extract_workbooks(message((data, "a.xlsx", XLSX_TYPE)), max_bytes=999)
-    assert [s.reason for s in result.skipped] == ["too_large"]
+    assert stub_size(only(result)[2]) == 1000
+
+
+def test_one_message_stores_at_most_its_budget() -> None:
+    # A 270 KB mail whose zip expands to ten 20 MB workbooks used to store 200 MB.
+    members = {f"bao cao {n}.xlsx": b"PK\x03\x04" + bytes([n]) * (20 * MB - 4) for n in range(10)}
+    archive = zip_of(members)
+    assert len(archive) < 1 * MB
+    result = extract_workbooks(message((archive, "nhieu.zip", "application/zip")), max_bytes=20 * MB)
+    kept = [a for a in result.attachments if stub_size(a.data) is None]
+    stubs = [a for a in result.attachments if stub_size(a.data) is not None]
+    assert sum(len(a.data) for a in result.attachments) <= MAX_MESSAGE_KEPT_BYTES + 10 * 200
+    assert len(kept) == MAX_MESSAGE_KEPT_BYTES // (20 * MB) and len(kept) + len(stubs) == 10
+    assert len({a.data for a in stubs}) == len(stubs)  # each stub names its own file
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ from sqlalchemy import Engine, func, select
 
 from config.settings import get_settings
 from db import models
+from db.engine import make_engine
 from db.setup import init_database
 from schemas.reference import Reference, School, load_reference
 from tasks.check.checking import check_files
@@ -45,6 +46,7 @@ from tasks.intake.messages import sender_kind
 from tasks.mail.outbox import FlushResult, flush_outbox, outbox_rows
 from tasks.mail.replies import queue_replies
 from tasks.operator.review import review_submission
+from tasks.operator.status import cycle_status
 from tasks.storage.raw import store_raw
 from tasks.storage.submissions import Outcome, store_submissions
 from tasks.template.build import SubmissionValues, build_template
@@ -321,6 +323,8 @@ def test_real_client_shapes_end_in_the_right_state_folder_and_reply(
         "Báo cáo TH004.xlsx": ("accepted", CLUSTER),
         "MN006.xlsx": ("accepted", PAIR),
         "TH006.xlsx": ("rejected", PAIR),
+        # Over the size limit: recorded as a too_large submission (an oversize stub), issue 11 #7.
+        "BC TH005.xlsx": ("rejected", "th005@truong.q8.test"),
     }
     with db.connect() as conn:
         received_at = dict(conn.execute(select(models.FileReceipt.original_name,
@@ -331,8 +335,8 @@ def test_real_client_shapes_end_in_the_right_state_folder_and_reply(
     assert all(ref.count(":") == 2 for ref in refs)
 
     assert imap_mailbox.messages("INBOX") == []
-    assert len(imap_mailbox.messages(PROCESSED_FOLDER)) == 5
-    assert len(imap_mailbox.messages(REJECTED_FOLDER)) == 2
+    assert len(imap_mailbox.messages(PROCESSED_FOLDER)) == 6  # the too-large file is a submission too
+    assert len(imap_mailbox.messages(REJECTED_FOLDER)) == 1
     assert run.moved and len(run.moved) == 7
 
     senders = ["mn001@truong.q8.test", "mn002@truong.q8.test", "hieutruong.mn003@gmail.test", CLUSTER, PAIR,
@@ -372,7 +376,7 @@ def test_real_client_shapes_end_in_the_right_state_folder_and_reply(
     # A second run finds nothing new and sends nothing again.
     again = collect(db, reference, imap_mailbox, smtp_server)
     assert again.messages == [] and len(smtp_server.messages) == 7
-    assert count(db, models.Submission) == 7
+    assert count(db, models.Submission) == 8
 
 
 def test_unregistered_sender_is_held_and_the_operator_told(
@@ -637,24 +641,31 @@ def test_collect_flow_reads_folder_and_mailbox(
         "store_raw": 2, "check_files": 2, "store_submissions": 2}
     assert (stages["archive_files"], stages["queue_replies"], stages["file_mail"]) == (1, 1, 1)
 
-    assert (summary.files_seen, summary.submissions, summary.archived) == (2, 2, 1)
-    assert summary.states == {"accepted": 2}
-    assert len(imap_mailbox.messages(PROCESSED_FOLDER)) == 1
-    assert len(imap_mailbox.messages(REJECTED_FOLDER)) == 2
+    # The attachment over the size limit is a recorded submission with its verdict (issue 11 #7): only
+    # its size and hash are stored, and its registered sender's school has sent something invalid.
+    assert (summary.files_seen, summary.submissions, summary.archived) == (3, 3, 1)
+    assert summary.states == {"accepted": 2, "rejected": 1}
+    assert [(problem.school_code, problem.file) for problem in summary.problems] == [
+        ("MN003", "Báo cáo MN003.xlsx")]
+    assert summary.problems[0].message is not None and summary.problems[0].message.startswith("Tệp quá lớn")
+    schools = {row["code"]: row["state"] for row in cycle_status(make_engine(), real, "2023-H1")["schools"]}
+    assert schools["MN003"] == "received_invalid"
+    assert len(imap_mailbox.messages(PROCESSED_FOLDER)) == 2
+    assert len(imap_mailbox.messages(REJECTED_FOLDER)) == 1
     assert len(imap_mailbox.messages(mail_intake.REVIEW_FOLDER)) == 1
     assert replies_to(smtp_server) == Counter([sender, "mn007@truong.q8.test", large, "chuyenvien@q8.test"])
     assert [(item.sender, item.reason) for item in summary.forwarded] == [
         ("mn005@truong.q8.test", "question")]
     assert "Forwarded to the specialist (no automatic answer): 1" in summary.to_markdown()
-    # Nothing was stored from two of the messages: the operator sees each, with why.
+    # Nothing was stored from one message: the operator sees it, with why.
     assert [(item.sender, item.file, item.reason) for item in summary.not_kept] == [
         ("mn007@truong.q8.test", None, "no_workbook"),
-        (large, "Báo cáo MN003.xlsx", "too_large"),
     ]
-    assert "Báo cáo MN003.xlsx | too_large" in summary.to_markdown()
+    assert "Báo cáo MN003.xlsx" in summary.to_markdown()
 
     again = collect_submissions(source="mailbox")
     assert (again.files_seen, again.submissions) == (0, 0) and len(smtp_server.messages) == 4
+    assert len(imap_mailbox.messages(PROCESSED_FOLDER)) + len(imap_mailbox.messages(REJECTED_FOLDER)) == 3
     assert again.not_kept == []
     get_settings.cache_clear()
 

@@ -386,6 +386,25 @@ def _match_sheets(names: Sequence[str]) -> dict[str, str]:
     return found
 
 
+def _duplicate_sheets(names: Sequence[str]) -> list[Finding]:
+    """Return a `duplicate_sheet` error for each contract sheet two or more sheets of the file fold to.
+
+    "THONG TIN CHUNG" and "Thông tin chung" both read as the general sheet; counting the first and
+    ignoring the other (which may name another school) would be a guess, so the file goes back.
+    """
+    matches: dict[str, list[str]] = {}
+    for name in names:
+        sheet_key = _lookup_label(_SHEET_INDEX, name)
+        if sheet_key is not None:
+            matches.setdefault(sheet_key, []).append(name)
+    return [
+        make_finding("duplicate_sheet", sheet_key,
+                     detail=" và ".join(f"\u201c{name}\u201d" for name in found))
+        for sheet_key, found in matches.items()
+        if len(found) > 1
+    ]
+
+
 def parse_workbook(data: bytes, *, max_bytes: int) -> ParsedWorkbook:
     """Parse a submitted workbook's bytes into contract values and findings; never raises."""
     try:
@@ -422,6 +441,7 @@ def _parse(data: bytes, max_bytes: int) -> ParsedWorkbook:
     with opened as book:
         parsed = ParsedWorkbook(file_format=verdict.format)
         found = _match_sheets(book.sheet_names)
+        parsed.findings.extend(_duplicate_sheets(book.sheet_names))
         for sheet_key in _REQUIRED_SHEETS:
             if sheet_key not in found:
                 parsed.findings.append(make_finding("missing_sheet", sheet_key))

@@ -18,11 +18,12 @@ import re
 import shutil
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from config.settings import TIMEZONE
+from tasks.intake.sniff import oversize_stub
 
 if TYPE_CHECKING:  # storage imports this module: the outcome type only for annotations
     from tasks.storage.submissions import Outcome
@@ -37,6 +38,7 @@ _IGNORED_SUFFIXES = (".part", ".crdownload", ".download", ".tmp", ".partial")
 # ext4 and most file systems cap a name at 255 bytes; Vietnamese letters take 2-3 bytes in UTF-8,
 # and the archive prefixes `<submission id>-`.
 MAX_NAME_BYTES = 200
+HASH_CHUNK = 1024 * 1024
 _WINDOWS_FORBIDDEN = re.compile(r'[<>:"/\\|?*]')
 
 
@@ -57,10 +59,12 @@ class IncomingFile:
     sender: str | None = None
     message_id: str | None = None
     path: Path | None = None  # folder only: the inbox file to archive after commit
+    # Set when `content` is an oversize stub (the file was refused for its size unread): its real size.
+    declared_size: int | None = None
 
     @property
     def size(self) -> int:
-        return len(self.content)
+        return self.declared_size if self.declared_size is not None else len(self.content)
 
 
 def incoming_file(
@@ -161,16 +165,36 @@ def folder_source_ref(path: Path, received_at: dt.datetime, sha256: str) -> str:
     return f"{path.resolve()}|{received_at.isoformat()}|{sha256}"
 
 
-def read_inbox_file(path: Path) -> IncomingFile:
-    """Read one inbox file into memory; its received time is its modification time."""
+def stream_sha256(path: Path, chunk: int = HASH_CHUNK) -> str:
+    """Return a file's sha256 read in chunks: a large file never sits in memory whole."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_inbox_file(path: Path, max_bytes: int | None = None) -> IncomingFile:
+    """Read one inbox file into memory; its received time is its modification time.
+
+    A file larger than `max_bytes` (by `stat`) is not read whole: it is hashed by streaming and
+    stands for itself as an oversize stub (its size and sha256), which gets the `too_large` verdict.
+    """
     path = Path(path)
     received_at = received_time(path)
-    content = path.read_bytes()
+    size = path.stat().st_size
+    declared = None
+    if max_bytes is not None and size > max_bytes:
+        sha = stream_sha256(path)
+        content = oversize_stub(size, sha)
+        declared = size
+    else:
+        content = path.read_bytes()
+        sha = hashlib.sha256(content).hexdigest()
     # A file still being written changes under us; the next run reads it whole.
     if received_time(path) != received_at:
         raise OSError(f"{path} changed while it was read")
-    sha = hashlib.sha256(content).hexdigest()
-    return incoming_file(
+    file = incoming_file(
         content,
         source=FOLDER,
         original_name=path.name,
@@ -178,14 +202,16 @@ def read_inbox_file(path: Path) -> IncomingFile:
         source_ref=folder_source_ref(path, received_at, sha),
         path=path,
     )
+    # The stored record is keyed by the real file's hash, not the stub's.
+    return replace(file, sha256=sha, declared_size=declared) if declared is not None else file
 
 
-def read_inbox_files(paths: Iterable[Path]) -> list[IncomingFile]:
+def read_inbox_files(paths: Iterable[Path], max_bytes: int | None = None) -> list[IncomingFile]:
     """Read inbox files, skipping (and logging) the ones that vanished or cannot be read right now."""
     files = []
     for path in paths:
         try:
-            files.append(read_inbox_file(path))
+            files.append(read_inbox_file(path, max_bytes))
         except OSError as error:
             # Left in place: the next run tries again.
             log.warning("cannot read inbox file %s: %s", path, error)

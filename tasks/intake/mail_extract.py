@@ -12,6 +12,7 @@ from __future__ import annotations
 import email
 import email.message
 import email.utils
+import hashlib
 import io
 import re
 import unicodedata
@@ -33,6 +34,7 @@ from tasks.intake.mail_text import (
     sender_of,
     zip_member_name,
 )
+from tasks.intake.sniff import oversize_stub
 
 WORKBOOK_EXTENSIONS = frozenset({".xlsx", ".xls", ".ods", ".xlsm"})
 SPREADSHEET_TYPES = {
@@ -71,6 +73,9 @@ MAX_PARTS = 1000  # leaf parts per message; bounds time on pathological input
 MAX_ZIP_DEPTH = 2  # the attached .zip plus one .zip inside it
 MAX_ZIP_MEMBERS = 100  # files over all zips of one message
 MAX_ZIP_TOTAL_BYTES = 200 * 1024 * 1024  # SPEC §3: over 200 MB once decompressed is too_large
+# What one message may store in all (issue 11 #7): a 270 KB mail with a zip of ten 20 MB members
+# used to add 200 MB to the database. Past this, further files are kept as oversize stubs.
+MAX_MESSAGE_KEPT_BYTES = 40 * 1024 * 1024
 MAX_SAFE_NAME_CHARS = 120
 MAX_SAFE_NAME_BYTES = 240  # ext4 and friends cap a name at 255 bytes; Vietnamese letters take 2-3
 UUENCODE_SCAN_BYTES = 5 * 1024 * 1024
@@ -210,6 +215,7 @@ class _Walker:
         self._leaves = 0
         self._zip_members = 0
         self._zip_bytes = 0
+        self._kept_bytes = 0
         self._used_names: set[str] = set()
 
     def note(self, problem: str) -> None:
@@ -298,12 +304,12 @@ class _Walker:
             self.skip(label, SkipReason.NOT_A_WORKBOOK)
 
     def _keep_part(self, part: email.message.Message, name: str | None, ctype: str, origin: str) -> None:
-        data = self._payload(part, name or f"<{ctype}>")
+        data = self._payload(part, name or f"<{ctype}>", origin)
         if data is not None:
             self._keep(name, data, origin=origin, ctype=ctype)
 
     def _zip_part(self, part: email.message.Message, label: str, origin: str) -> None:
-        data = self._payload(part, label)
+        data = self._payload(part, label, origin)
         if data is not None:
             self._open_zip(label, data, origin=origin, level=1)
 
@@ -313,7 +319,7 @@ class _Walker:
         if peek(part)[:4] not in {ZIP_SIGNATURE, CFB_SIGNATURE[:4]} and ctype not in ZIP_TYPES:
             self.skip(label, SkipReason.NOT_A_WORKBOOK)
             return
-        data = self._payload(part, label)
+        data = self._payload(part, label, origin)
         if data is None:
             return
         if data.startswith(CFB_SIGNATURE) or (data.startswith(ZIP_SIGNATURE) and _is_office_zip(data)):
@@ -325,8 +331,19 @@ class _Walker:
         else:
             self.skip(label, SkipReason.NOT_A_WORKBOOK)
 
-    def _payload(self, part: email.message.Message, label: str) -> bytes | None:
-        """Return the decoded bytes of a part, or None (recorded as too_large) when over max_bytes."""
+    def refuse_large(self, name: str | None, size: int, read: bytes, *, origin: str,
+                     container: str | None = None) -> None:
+        """Keep an oversize stub in place of a file too large to keep: it becomes a `too_large`
+        submission (the school shows as `received_invalid`, not `missing`), not megabytes stored.
+
+        The stub records the size and the sha256 of what was read (the decoded bytes, the encoded
+        part, or the member's name and checksum in its zip), so different files never share one.
+        """
+        stub = oversize_stub(size, hashlib.sha256(read).hexdigest())
+        self.attachments.append(self._attachment(name, stub, origin=origin, container=container))
+
+    def _payload(self, part: email.message.Message, label: str, origin: str = "attachment") -> bytes | None:
+        """Return the decoded bytes of a part, or None (kept as an oversize stub) when over max_bytes."""
         encoded = part.get_payload()
         if not isinstance(encoded, str):
             encoded = ""
@@ -335,7 +352,7 @@ class _Walker:
             # Decide from the encoded length first so a huge part is never decoded at all.
             approx = (len(encoded) - encoded.count("\n") - encoded.count("\r")) * 3 // 4
             if approx > self.max_bytes + 3:
-                self.skip(label, SkipReason.TOO_LARGE)
+                self.refuse_large(label, approx, encoded.encode("ascii", "replace"), origin=origin)
                 return None
         before = len(part.defects)
         data = part.get_payload(decode=True)
@@ -344,18 +361,26 @@ class _Walker:
         if any(type(d).__name__ in _BASE64_DEFECTS for d in part.defects[before:]):
             self.note(f"broken base64 in attachment {printable(label)!r}")
         if len(data) > self.max_bytes:
-            self.skip(label, SkipReason.TOO_LARGE)
+            self.refuse_large(label, len(data), data, origin=origin)
             return None
         return data
 
     def _keep(
         self, name: str | None, data: bytes, *, origin: str, ctype: str = "", container: str | None = None
     ) -> None:
+        if self._kept_bytes + len(data) > MAX_MESSAGE_KEPT_BYTES:
+            self.refuse_large(name, len(data), data, origin=origin, container=container)
+            return
+        self._kept_bytes += len(data)
+        self.attachments.append(self._attachment(name, data, origin=origin, ctype=ctype, container=container))
+
+    def _attachment(self, name: str | None, data: bytes, *, origin: str, ctype: str = "",
+                    container: str | None = None) -> Attachment:
         index = len(self.attachments) + 1
         safe = safe_filename(name, index, default_ext=_default_ext(ctype, data))
         safe = self._unique(safe)
         original = printable(name) if name else safe
-        self.attachments.append(Attachment(original, safe, data, origin, container))
+        return Attachment(original, safe, data, origin, container)
 
     def _unique(self, safe: str) -> str:
         """Suffix ` (2)`, ` (3)` ... so two attachments never share a file name."""
@@ -395,7 +420,7 @@ class _Walker:
         if ext not in WORKBOOK_EXTENSIONS and ext not in {".zip", ""}:
             self.skip(member, SkipReason.NOT_A_WORKBOOK)
             return
-        data = self._read_member(archive, info, member)
+        data = self._read_member(archive, info, member, container)
         if data is None:
             return
         if ext == ".zip":
@@ -405,11 +430,13 @@ class _Walker:
         else:
             self.skip(member, SkipReason.NOT_A_WORKBOOK)
 
-    def _read_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, member: str) -> bytes | None:
+    def _read_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, member: str, container: str
+                     ) -> bytes | None:
         """Read one member, stopping as soon as it or the zip total goes over its limit."""
         limit = min(self.max_bytes, MAX_ZIP_TOTAL_BYTES - self._zip_bytes)
+        what = f"{container}\0{member}\0{info.CRC}\0{info.file_size}".encode("utf-8", "replace")
         if info.file_size > limit:
-            self.skip(member, SkipReason.TOO_LARGE)
+            self.refuse_large(member, info.file_size, what, origin="zip", container=container)
             return None
         chunks: list[bytes] = []
         size = 0
@@ -419,7 +446,7 @@ class _Walker:
                 while chunk := stream.read(1024 * 1024):
                     size += len(chunk)
                     if size > limit:
-                        self.skip(member, SkipReason.TOO_LARGE)
+                        self.refuse_large(member, size, what, origin="zip", container=container)
                         return None
                     chunks.append(chunk)
         except Exception:  # encrypted, unsupported compression, CRC error, truncated data

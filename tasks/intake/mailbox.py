@@ -7,6 +7,9 @@ Nothing here ever deletes a message except the expunge that completes a move on 
 
 from __future__ import annotations
 
+import email
+import email.policy
+import hashlib
 import imaplib
 import re
 import ssl
@@ -14,11 +17,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from imap_tools.imap_utf7 import utf7_encode
 
 from config.settings import TIMEZONE
+from tasks.intake.sniff import oversize_stub
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -37,6 +42,15 @@ _INTERNALDATE = re.compile(
     rb'INTERNALDATE "\s*(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})"'
 )
 _UID = re.compile(rb"\bUID (\d+)")
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+# The largest message fetched whole (issue 11 #7): what one message may store (40 MB of workbooks,
+# `mail_extract.MAX_MESSAGE_KEPT_BYTES`) in base64, plus room for the text. A larger message is
+# never downloaded: its headers are, and it is answered and recorded as one too-large file.
+MAX_MESSAGE_BYTES = 56 * 1024 * 1024
+OVERSIZE_NAME = "(thư quá lớn).xlsx"
+# Headers carried over to the stand-in of a message too large to fetch (who, what, which thread).
+_KEPT_HEADERS = ("From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To",
+                 "References")
 
 
 class MailboxUnavailable(RuntimeError):
@@ -102,14 +116,20 @@ def fetch_unseen(config: ImapConfig, limit: int = 50) -> list[MailItem]:
         typ, data = conn.uid("SEARCH", None, "UNSEEN", "UNDELETED")
         _ok((typ, data), config, "search unseen messages")
         uids = sorted({int(uid) for uid in (data[0] or b"").split() if uid.isdigit()})[:limit]
+        sizes = _sizes(conn, config, uids)
         items = []
         for uid in uids:
-            typ, data = conn.uid("FETCH", str(uid), "(UID INTERNALDATE BODY.PEEK[])")
+            size = sizes.get(str(uid), 0)
+            # Sizes first: a message over the limit is never downloaded, only its headers.
+            part = "BODY.PEEK[HEADER]" if size > MAX_MESSAGE_BYTES else "BODY.PEEK[]"
+            typ, data = conn.uid("FETCH", str(uid), f"(UID INTERNALDATE {part})")
             _ok((typ, data), config, f"fetch message {uid}")
-            fetched = _parse_fetch(data, str(uid))
+            fetched = _parse_fetch(data, str(uid), "BODY[HEADER]" if size > MAX_MESSAGE_BYTES else "BODY[]")
             if fetched is None:
                 continue  # expunged by another client since the search
             raw, internaldate = fetched
+            if size > MAX_MESSAGE_BYTES:
+                raw = oversize_message(raw, size, f"{uidvalidity}:{uid}")
             if internaldate is None:
                 # Never guess the received time: it decides whether a school was on time.
                 raise MailboxUnavailable(
@@ -242,8 +262,47 @@ def _ensure_folder(conn: imaplib.IMAP4, config: ImapConfig, folder: str) -> None
     conn.subscribe(target)  # so mail clients show the folder; failure here changes nothing
 
 
-def _parse_fetch(data: list, uid: str) -> tuple[bytes, datetime | None] | None:
-    """Find the BODY[] literal and INTERNALDATE of `uid` in an imaplib FETCH response."""
+def _sizes(conn: imaplib.IMAP4, config: ImapConfig, uids: list[int]) -> dict[str, int]:
+    """Return RFC822.SIZE by UID for the messages about to be fetched (one command for all)."""
+    if not uids:
+        return {}
+    typ, data = conn.uid("FETCH", ",".join(map(str, uids)), "(UID RFC822.SIZE)")
+    _ok((typ, data), config, "fetch message sizes")
+    sizes = {}
+    for element in data:
+        meta = element[0] if isinstance(element, tuple) else element
+        if not isinstance(meta, bytes):
+            continue
+        uid, size = _UID.search(meta), _SIZE.search(meta)
+        if uid and size:
+            sizes[uid.group(1).decode()] = int(size.group(1))
+    return sizes
+
+
+def oversize_message(header: bytes, size: int, key: str) -> bytes:
+    """Return a stand-in for a message too large to fetch: its headers and one oversize stub.
+
+    The stub becomes a `too_large` submission (the school shows `received_invalid`) and the sender
+    is answered like for any too-large file; the sha256 names the message (mailbox, UID, size).
+    """
+    original = email.message_from_bytes(header, policy=email.policy.default)
+    stand_in = EmailMessage()
+    for name in _KEPT_HEADERS:
+        value = original.get(name)
+        if value is not None:
+            try:
+                stand_in[name] = str(value)
+            except (ValueError, TypeError):  # a header the writer refuses: the others still go
+                continue
+    stand_in.set_content("")
+    digest = hashlib.sha256(f"{key}:{size}:".encode() + header).hexdigest()
+    stand_in.add_attachment(oversize_stub(size, digest), maintype="application", subtype="octet-stream",
+                            filename=OVERSIZE_NAME)
+    return stand_in.as_bytes(policy=email.policy.SMTP)
+
+
+def _parse_fetch(data: list, uid: str, item: str = "BODY[]") -> tuple[bytes, datetime | None] | None:
+    """Find the BODY[] (or BODY[HEADER]) literal and INTERNALDATE of `uid` in an imaplib FETCH response."""
     for index, element in enumerate(data):
         if not isinstance(element, tuple) or len(element) != 2:
             continue
@@ -254,7 +313,7 @@ def _parse_fetch(data: list, uid: str) -> tuple[bytes, datetime | None] | None:
         found_uid = _UID.search(meta)
         if found_uid and found_uid.group(1).decode() != uid:
             continue
-        if b"BODY[]" not in head.upper():
+        if item.encode() not in head.upper():
             continue
         return bytes(body), _internaldate(meta)
     return None

@@ -111,6 +111,24 @@ def _too_many_cells(count: int, where: str, fmt: str) -> _Reject:
     )
 
 
+# A file refused for its size before it was read whole is stored as this stub (issue 11 #7): the raw
+# store keeps a record (size, sha256 of the real bytes) instead of megabytes nobody may parse, and
+# every later reading of it (re-validation, a reply) reaches the same `too_large` verdict.
+OVERSIZE_MAGIC = b"GEC-OVERSIZE-STUB/1 "
+_OVERSIZE = re.compile(rb"GEC-OVERSIZE-STUB/1 size=(\d{1,15}) sha256=([0-9a-f]{64})\n")
+
+
+def oversize_stub(size: int, sha256: str) -> bytes:
+    """Return the bytes stored in place of a file too large to read: its size and real sha256."""
+    return OVERSIZE_MAGIC + f"size={size} sha256={sha256}\n".encode()
+
+
+def stub_size(data: bytes) -> int | None:
+    """Return the real size an oversize stub records, or None when `data` is not a stub."""
+    found = _OVERSIZE.fullmatch(data[:200]) if data.startswith(OVERSIZE_MAGIC) else None
+    return int(found.group(1)) if found else None
+
+
 def identify(data: bytes, *, max_bytes: int) -> Identified:
     """Identify a file by its first bytes and pre-check it; never raises."""
     try:
@@ -134,6 +152,14 @@ def _identify(data: bytes, max_bytes: int) -> Identified:
     size = len(data)
     if size == 0:
         return Identified("empty", "unreadable_file", "empty file")
+    recorded = stub_size(data)
+    if recorded is not None:
+        return Identified(
+            "unknown",
+            "too_large",
+            f"{recorded} bytes, refused before reading (stored as a stub)",
+            f"{_mb(recorded)} MB, vượt giới hạn {_mb(max_bytes)} MB",
+        )
     if size > max_bytes:
         return Identified(
             _guess_format(data),
@@ -402,7 +428,6 @@ def sheet_cell_bounds(identified: Identified, sheet_names: Sequence[str]) -> dic
     if workbook:
         parts = (_xlsb_sheet_parts if binary else _xlsx_sheet_parts)(package, workbook)
     bound = xlsb_cell_bound if binary else xlsx_cell_bound
-    suffix = ".bin" if binary else ".xml"
     bounds: dict[str, int] = {}
     for name in sheet_names:
         target = parts.get(name)
@@ -410,14 +435,41 @@ def sheet_cell_bounds(identified: Identified, sheet_names: Sequence[str]) -> dic
         if info is not None:
             bounds[name] = bound(package.read(info))
             continue
-        bounds[name] = sum(
-            bound(package.read(member))
-            for member_name, member in package.members.items()
-            if "sheet" in member_name.rpartition("/")[2]
-            and member_name.endswith(suffix)
-            and "/_rels/" not in member_name
-        )
+        bounds[name] = sum(bound(package.read(member)) for member in _worksheet_members(package, binary))
     return bounds
+
+
+def _worksheet_members(package: _Package, binary: bool) -> list[zipfile.ZipInfo]:
+    suffix = ".bin" if binary else ".xml"
+    return [member for name, member in package.members.items()
+            if "sheet" in name.rpartition("/")[2] and name.endswith(suffix) and "/_rels/" not in name]
+
+
+def check_workbook(identified: Identified, max_cells: int = MAX_CELLS) -> Identified | None:
+    """Check that loading every sheet of the package stays within `max_cells`; return a rejection or None.
+
+    Whoever reads all of a file (the annotated copy) is bounded here like the parser is for the
+    sheets it reads: every worksheet part is charged, named in the workbook or not.
+    """
+    fmt = identified.format
+    if not identified.ok:
+        return identified
+    try:
+        if fmt in LAZY_FORMATS and identified.archive is not None:
+            package = _Package(identified.archive, identified.payload)
+            binary = fmt == "xlsb"
+            bound = xlsb_cell_bound if binary else xlsx_cell_bound
+            total = sum(bound(package.read(member)) for member in _worksheet_members(package, binary))
+        else:
+            total = identified.cells  # ODS and xls were bounded whole by identify()
+    except _Reject as verdict:
+        return Identified(fmt, verdict.rule, verdict.detail, verdict.detail_vi)
+    except Exception as exc:  # a damaged member (bad CRC, truncated deflate) is an unreadable file
+        return Identified(fmt, "unreadable_file", f"sheet parts unreadable: {exc!r}")
+    if total > max_cells:
+        verdict = _too_many_cells(total, "all sheets", fmt)
+        return Identified(fmt, verdict.rule, verdict.detail, verdict.detail_vi, cells=total)
+    return None
 
 
 def check_sheets(identified: Identified, sheet_names: Sequence[str]) -> Identified | None:

@@ -10,6 +10,13 @@ protection, hidden sheets). .xlsm copies come back as .xlsx without their macros
 back). .xls and .ods files, and .xlsx files openpyxl cannot open, become an .xlsx copy of their values
 (python-calamine reads them), annotated the same way. openpyxl is imported lazily: without it there
 is no annotated copy and the feedback e-mail still lists every finding.
+
+The copy reads every sheet of a file the parser read only in part (the instructions sheet, hidden
+sheets), so it is bounded like parsing (SPEC §3: 5 s CPU, 300 MB): the same pre-check of the cells
+each sheet would allocate (`tasks.intake.sniff.check_workbook`) runs before python-calamine or
+openpyxl sees the bytes, with a tighter cell budget because openpyxl costs ~20 µs and ~1 KB a cell,
+and a CPU deadline stops a values copy that runs long anyway. Past the budget the reply goes out
+without the copy and says so (`CopyOmitted`).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import datetime as dt
 import io
 import logging
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -27,6 +35,7 @@ from schemas.contract import Severity
 from schemas.findings import Finding, render_message
 from schemas.messages import COMMENT_AUTHOR, SEVERITY_LABELS, SUMMARY_HEADERS, SUMMARY_SHEET
 from schemas.workbook import ParsedWorkbook
+from tasks.intake.sniff import check_workbook, identify
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +45,12 @@ WARNING_FILL = "FFEB9C"  # Excel's "Neutral": look again
 ERROR_TAB = "C00000"
 # Bigger .xlsx files are copied by value: openpyxl needs ~50x a package's size in memory and time.
 OPENPYXL_MAX_BYTES = 5 * 1024 * 1024
-MAX_COPY_CELLS = 500_000
+# Cells a copy may hold. Measured on the 2-core machine: openpyxl opening and saving a package of
+# 100,000 cells costs 2.3 s CPU and ~190 MB, a values copy of as many 1.3 s and ~180 MB; 200,000
+# cost 4.1 s and 260 MB, too close to the parse budget with a reply still to compose.
+MAX_COPY_CELLS = 100_000
+# CPU seconds a values copy may spend before it gives up (the parse budget is 5 s).
+MAX_COPY_SECONDS = 4.0
 COPY_SUFFIX = "_danh-dau"
 _INVALID_TITLE = re.compile(r"[\\/*?:\[\]]")
 _ILLEGAL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -61,6 +75,13 @@ class AnnotatedCopy:
     content: bytes = field(repr=False)
     marked: int  # cells highlighted
     mime_type: str = XLSX_TYPE
+
+
+@dataclass(frozen=True)
+class CopyOmitted:
+    """No annotated copy: the file is too big to copy within the budget (the reply says so)."""
+
+    reason: str  # English, for logs and operators
 
 
 def cell_of(finding: Finding, parsed: ParsedWorkbook) -> tuple[str, int, int] | None:
@@ -112,10 +133,14 @@ def annotated_name(original: str) -> str:
     return f"{stem}{COPY_SUFFIX}.xlsx"
 
 
+class _OverBudget(Exception):
+    """The copy would cost more than the budget allows."""
+
+
 def annotate_workbook(
     content: bytes, parsed: ParsedWorkbook, findings: Sequence[Finding], *, file_name: str
-) -> AnnotatedCopy | None:
-    """Return the annotated copy of a workbook, or None when no finding points at a cell or it fails."""
+) -> AnnotatedCopy | CopyOmitted | None:
+    """Return the annotated copy of a workbook; CopyOmitted past the budget; None when nothing to mark."""
     if not parsed.readable:
         return None
     marks = locate(findings, parsed)
@@ -126,11 +151,21 @@ def annotate_workbook(
     except ImportError:
         log.warning("openpyxl is not installed: feedback goes out without an annotated copy")
         return None
+    # Every sheet is bounded before anything loads one: python-calamine aborts the process on a
+    # span it cannot allocate, and the parser never looked at the sheets it ignores.
+    over = check_workbook(identify(content, max_bytes=len(content) or 1), MAX_COPY_CELLS)
+    if over is not None:
+        log.info("no annotated copy of %s: %s (%s)", file_name, over.rule, over.detail)
+        return CopyOmitted(f"{over.rule}: {over.detail}")
     opened = None
     if parsed.file_format in ("xlsx", "xlsm") and len(content) <= OPENPYXL_MAX_BYTES:
         opened = _open_original(content)
-    if opened is None:
-        opened = _values_copy(content)
+    try:
+        if opened is None:
+            opened = _values_copy(content)
+    except _OverBudget as error:
+        log.info("no annotated copy of %s: %s", file_name, error)
+        return CopyOmitted(str(error))
     if opened is None:
         return None
     book, sheets = opened
@@ -200,6 +235,7 @@ def _values_copy(content: bytes) -> tuple[Any, dict[str, Any]] | None:
     # Marks name sheets as the file does; titles may change here (ODS allows what Excel does not).
     sheets: dict[str, Any] = {}
     cells = 0
+    deadline = time.process_time() + MAX_COPY_SECONDS
     with source:
         visible = {meta.name: str(meta.visible) for meta in source.sheets_metadata}
         for name in source.sheet_names:
@@ -217,9 +253,14 @@ def _values_copy(content: bytes) -> tuple[Any, dict[str, Any]] | None:
                         continue
                     cells += 1
                     if cells > MAX_COPY_CELLS:
-                        log.info("workbook too big for a values copy")
-                        return None
+                        raise _OverBudget(f"more than {MAX_COPY_CELLS} cells to copy")
+                    if not cells % 1024 and time.process_time() > deadline:
+                        raise _OverBudget(f"values copy past {MAX_COPY_SECONDS} s of CPU")
                     cell = sheet.cell(row_number, column_number, _cell_value(value))
+                    if isinstance(value, str):
+                        # A value read as text stays text: `=HYPERLINK(…)` or `=cmd|…` typed in a
+                        # cell must not come back to the school as a live formula or DDE link.
+                        cell.data_type = "s"
                     if isinstance(value, dt.date | dt.datetime):
                         cell.number_format = "DD/MM/YYYY"
     if not book.sheetnames:

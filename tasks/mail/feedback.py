@@ -32,7 +32,7 @@ from schemas.workbook import ParsedWorkbook
 from tasks.check.parse import parse_workbook
 from tasks.check.validate import validate_workbook
 from tasks.intake.mail_extract import Skipped, SkipReason
-from tasks.mail.annotate import AnnotatedCopy, annotate_workbook, cell_address
+from tasks.mail.annotate import AnnotatedCopy, CopyOmitted, annotate_workbook, cell_address
 from tasks.mail.changes import (
     changes,
     indicator_figures,
@@ -193,7 +193,7 @@ class _FileReply:
     submission: StoredSubmission
     parsed: ParsedWorkbook
     findings: list[Finding]
-    annotated: AnnotatedCopy | None
+    annotated: AnnotatedCopy | CopyOmitted | None
     template: MailAttachment | None
     school: School | None
     cycle: Cycle | None
@@ -317,8 +317,10 @@ def _describe_file(conn: Connection, body: Body, reply: _FileReply, reference: R
     body.items(vi.WARNINGS_HEADING.format(count=len(warnings)), finding_lines(warnings, reply.parsed))
     if reply.trusted and submission.file_format:
         _stored_data(conn, body, reply, reference, own)
-    if reply.annotated is not None:
+    if isinstance(reply.annotated, AnnotatedCopy):
         body.para(vi.ANNOTATED_NOTE.format(file=reply.annotated.filename, summary=vi.SUMMARY_SHEET))
+    elif isinstance(reply.annotated, CopyOmitted):
+        body.para(vi.ANNOTATED_OMITTED)
     if reply.template is not None:
         body.para(vi.OUTDATED_TEMPLATE.format(old=submission.template_version, new=TEMPLATE_VERSION,
                                               file=reply.template.filename), tone="note")
@@ -414,7 +416,7 @@ def compose_feedback(
     sign_off(body, contact)
     attachments: list[MailAttachment] = []
     for reply in replies:
-        if reply.annotated is not None:
+        if isinstance(reply.annotated, AnnotatedCopy):
             attachments.append(MailAttachment(reply.annotated.filename, reply.annotated.content,
                                               reply.annotated.mime_type))
     templates = {item.template.filename: item.template for item in replies if item.template is not None}

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from schemas.text import markdown_text, printable
 from tasks.storage.states import State
 from tasks.storage.submissions import Outcome
 
@@ -114,7 +115,14 @@ class CollectSummary(BaseModel):
 
     def problem_rows(self) -> list[dict[str, Any]]:
         """Return the rejected and held submissions as table rows (kebab-case artifact friendly)."""
-        return [problem.model_dump() for problem in self.problems]
+        # File names and messages are typed by senders: control characters never reach the UI.
+        return [{key: printable(value) if isinstance(value, str) else value
+                 for key, value in problem.model_dump().items()} for problem in self.problems]
+
+    def not_kept_rows(self) -> list[dict[str, Any]]:
+        """Return the mail not kept as table rows, sender-typed text without control characters."""
+        return [{key: printable(value) if isinstance(value, str) else value
+                 for key, value in item.model_dump().items()} for item in self.not_kept]
 
     def to_markdown(self) -> str:
         """Return the run as a short markdown report for the Prefect UI."""
@@ -135,7 +143,7 @@ class CollectSummary(BaseModel):
             for problem in self.problems[:MARKDOWN_ROWS]:
                 cells = [str(problem.submission_id), problem.school_code or "?", problem.file, problem.state,
                          str(problem.error_count), problem.message or ""]
-                lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+                lines.append("| " + " | ".join(markdown_text(cell) for cell in cells) + " |")
             if len(self.problems) > MARKDOWN_ROWS:
                 lines.append(f"\n… and {len(self.problems) - MARKDOWN_ROWS} more (see failed-validations).")
         if self.not_kept:
@@ -143,7 +151,7 @@ class CollectSummary(BaseModel):
                       "| message | sender | attachment | reason |", "|---|---|---|---|"]
             for item in self.not_kept[:MARKDOWN_ROWS]:
                 cells = [item.message, item.sender or "?", item.file or "(no workbook)", item.reason]
-                lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+                lines.append("| " + " | ".join(markdown_text(cell) for cell in cells) + " |")
             if len(self.not_kept) > MARKDOWN_ROWS:
                 lines.append(f"\n… and {len(self.not_kept) - MARKDOWN_ROWS} more (see attachments-not-kept).")
         if self.forwarded:

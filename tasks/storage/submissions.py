@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session
 from db.engine import DatabaseUnavailable
 from db.setup import sync_cycle, sync_schools
 from schemas.contract import CONTRACT_VERSION
-from schemas.findings import Finding
+from schemas.findings import Finding, make_finding
 from schemas.reference import Reference
 from tasks.check.checking import Checked
 from tasks.check.history import db_findings, decide, previous_totals
@@ -90,7 +92,7 @@ def is_data_problem(error: BaseException) -> bool:
         return True
     if isinstance(error, StatementError) and not isinstance(error, DBAPIError):
         return True  # a value the column type refused while binding
-    return isinstance(error, ValueError | TypeError)
+    return isinstance(error, ValueError | TypeError | OverflowError)  # OverflowError: SQLite binding an int
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,31 @@ class Judged:
     decision: Decision
 
 
+def sender_school(reference: Reference, sender: str | None) -> str | None:
+    """Return the one school whose registered addresses include the sender's, else None."""
+    address = parseaddr(sender or "")[1].strip().casefold()
+    if not address:
+        return None
+    codes = [code for code, school in reference.schools.items()
+             if address in {parseaddr(item)[1].strip().casefold() for item in school.emails}]
+    return codes[0] if len(codes) == 1 else None
+
+
+def attribute(item: Checked, reference: Reference) -> Checked:
+    """Give a file nobody could read (too large, not a workbook, encrypted) its sender's school.
+
+    Such a file names no school itself; when its sender is registered for exactly one school the
+    attempt is that school's, so the school shows as `received_invalid`, not `missing` (issue 11 #7).
+    """
+    if item.school_code is not None or item.parsed.readable:
+        return item
+    school_code = sender_school(reference, item.record.file.sender)
+    return replace(item, school_code=school_code) if school_code else item
+
+
 def judge(session: Session, reference: Reference, items: Sequence[Checked]) -> list[Judged]:
     """Add the database rules to checked files and decide each; create missing cycle/school rows."""
+    items = [attribute(item, reference) for item in items]
     ensure_reference_rows(session, reference, {item.cycle_id for item in items},
                           {item.school_code for item in items})
     previous = previous_totals(
@@ -204,7 +229,7 @@ def _write(session: Session, reference: Reference, items: Sequence[Checked]) -> 
         decided_at,
     )
     insert_results(conn, list(zip(submission_ids, decision_ids, judged, strict=True)))
-    recompute_states(conn, {(item.school_code, item.cycle_id) for item in items})
+    recompute_states(conn, {(entry.item.school_code, entry.item.cycle_id) for entry in judged})
     return {
         entry.item.record.received_file_id: _Written(
             submission_id, first_message(entry.findings, entry.decision)
@@ -213,16 +238,41 @@ def _write(session: Session, reference: Reference, items: Sequence[Checked]) -> 
     }
 
 
+_STATEMENT_TABLE = re.compile(r"\b(?:INTO|COPY|UPDATE|FROM)\s+\"?([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
+_COPY_LINE = re.compile(r"\bline (\d+)\b")
+
+
+def describe_fault(error: BaseException) -> str:
+    """Describe a write failure without its values: the error class, the table, the row of a COPY.
+
+    A database's error text quotes the offending value (PostgreSQL: `COPY incident_counts, line 1,
+    column cases: "3000000007"`), and incident counts never reach a log (SPEC §9): only the class,
+    the table named by the statement and a COPY's line number are kept.
+    """
+    parts = [type(getattr(error, "orig", None) or error).__name__]
+    statement = getattr(error, "statement", None)
+    found = _STATEMENT_TABLE.search(statement) if isinstance(statement, str) else None
+    if found:
+        parts.append(f"table {found.group(1)}")
+    line = _COPY_LINE.search(str(getattr(error, "orig", None) or ""))
+    if line and found:
+        parts.append(f"row {line.group(1)} of the batch")
+    return ", ".join(parts)
+
+
 def write_batch(
     engine: Engine,
     items: Sequence[T],
     write: Callable[[Session, Sequence[T]], R],
     describe: Callable[[T], str],
+    record_failure: Callable[[Session, T, str], R] | None = None,
 ) -> tuple[list[R], list[T]]:
     """Write items in one transaction, else (on a data problem) each in its own; return results and failures.
 
     A batch shares one transaction for speed; when it fails on its data, each item is retried alone so
-    one bad file never blocks the others. Infrastructure faults are raised for the task to retry.
+    one bad file never blocks the others, and an item that still fails is handed to `record_failure`
+    (with the fault's description) in a transaction of its own. Infrastructure faults are raised for
+    the task to retry. Logs name the fault's class, table and row, never the database's text.
     """
     try:
         with Session(engine) as session, session.begin():
@@ -230,29 +280,73 @@ def write_batch(
     except Exception as error:
         if not is_data_problem(error):
             raise
-        log.warning("a batch of %d failed on its data (%s: %s); writing them one by one",
-                    len(items), type(error).__name__, error)
+        log.warning("a batch of %d failed on its data (%s); writing them one by one",
+                    len(items), describe_fault(error))
     done: list[R] = []
     failed: list[T] = []
     for item in items:
         try:
             with Session(engine) as session, session.begin():
                 done.append(write(session, [item]))
+            continue
         except Exception as error:
             if not is_data_problem(error):
                 raise
-            log.error("cannot write %s: %s: %s", describe(item), type(error).__name__, error)
-            failed.append(item)
+            fault = describe_fault(error)
+            log.error("cannot write %s: %s", describe(item), fault)
+        if record_failure is not None:
+            try:
+                with Session(engine) as session, session.begin():
+                    done.append(record_failure(session, item, fault))
+                continue
+            except Exception as error:
+                if not is_data_problem(error):
+                    raise
+                log.error("cannot record the failure of %s either: %s", describe(item), describe_fault(error))
+        failed.append(item)
     return done, failed
+
+
+def _write_failed(session: Session, reference: Reference, item: Checked, fault: str) -> dict[int, _Written]:
+    """Record a file whose rows could not be stored: rejected with `storage_error`, raw bytes kept.
+
+    The submission keeps its identity (school, cycle, format) and no sheet rows; its one finding
+    tells the school the office will look at it and tells the operator the fault's class (in the
+    finding's `detail` and the decision's note), never a value. The file leaves the inbox like any
+    other verdict, so the next run does not trip on it again; the operator re-validates it after a fix.
+    """
+    item = attribute(item, reference)
+    ensure_reference_rows(session, reference, [item.cycle_id], [item.school_code])
+    conn = session.connection()
+    decided_at = now()
+    finding = make_finding("storage_error", detail=fault)
+    entry = Judged(item, [finding], Decision.REJECTED)
+    values = submission_values(entry, reference, decided_at)
+    values.update(
+        received_file_id=item.record.received_file_id,
+        receipt_id=item.record.receipt_id,
+        received_at=item.record.file.received_at,
+        state=Decision.REJECTED.value,
+    )
+    statement = insert(SUBMISSIONS).returning(SUBMISSIONS.c.id)
+    submission_id = conn.execute(statement, values).scalar_one()
+    [decision_id] = insert_decisions(conn, [(submission_id, Decision.REJECTED, "validation")], decided_at,
+                                     note=f"storage failed: {fault}")
+    insert_many(conn, FINDINGS, finding_rows(submission_id, decision_id, [finding]))
+    recompute_states(conn, {(item.school_code, item.cycle_id)})
+    message = first_message([finding], Decision.REJECTED)
+    return {item.record.received_file_id: _Written(submission_id, message)}
 
 
 def write_submissions(engine: Engine, reference: Reference, items: Sequence[Checked]) -> dict[int, _Written]:
     """Write checked files as submissions: one transaction for the batch, else one per submission."""
     if not items:
         return {}
-    # A file that cannot be stored keeps its raw bytes; it stays in the inbox and the next run tries again.
+    # A file whose rows cannot be stored is recorded as rejected (`storage_error`), its raw bytes kept;
+    # only when even that record fails does it stay in the inbox for the next run.
     done, _failed = write_batch(engine, items, lambda session, batch: _write(session, reference, batch),
-                                lambda item: item.record.file.original_name)
+                                lambda item: item.record.file.original_name,
+                                lambda session, item, fault: _write_failed(session, reference, item, fault))
     return {key: value for written in done for key, value in written.items()}
 
 
