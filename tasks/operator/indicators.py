@@ -100,6 +100,9 @@ def build_indicator_template(reference: Reference, cycle: Cycle) -> bytes:
     sheet.write_row(HEADER_ROW, 0, HEADERS, header)
     for offset, indicator in enumerate(manual_indicators(reference), start=1):
         row = HEADER_ROW + offset
+        # Excel and LibreOffice do not grow a row for wrapped text written by xlsxwriter: size it here.
+        lines = max(math.ceil(len(indicator.name) / 70), math.ceil(len(indicator.program) / 48), 1)
+        sheet.set_row(row, 15 * lines + 2)
         sheet.write_string(row, 0, indicator.code, locked)
         sheet.write_string(row, 1, indicator.name, locked)
         sheet.write_string(row, 2, indicator.program, locked)
