@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +25,7 @@ from tasks.mail.outbox import flush_outbox
 from tasks.report.files import ReportFiles, write_report_files
 from tests.support import rollup_data as fx
 from tests.support.mailservers import SmtpServer
+from tests.test_report_flow import reference, stored  # noqa: F401  (fixtures: stored submissions)
 
 RECIPIENTS = """\
 recipients:
@@ -148,3 +153,34 @@ def test_a_recipient_not_cleared_never_gets_the_incident_file(
     [captured] = smtp_server.messages
     assert [p.get_filename() for p in captured.message.iter_attachments()] == ["tong-hop.html"]
     assert "vu-viec" not in captured.message.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_gec_report_send_mails_the_final_report_once(
+    engine: Engine, stored: dict[str, int], database_url: str, smtp_server: SmtpServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    ref_dir = tmp_path / "reference"
+    shutil.copytree(PROJECT_ROOT / "reference", ref_dir)
+    (ref_dir / "recipients.yaml").write_text(RECIPIENTS, encoding="utf-8")
+    env = {**os.environ, **smtp_server.env, "GEC_DATABASE_URL": database_url,
+           "GEC_REFERENCE_DIR": str(ref_dir), "GEC_OUTPUT_DIR": str(tmp_path / "outputs"),
+           "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    command = [str(Path(sys.executable).with_name("gec")), "report", "--cycle", "2023-H1",
+               "--as-of", "2023-05-20T08:00"]
+
+    built = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=PROJECT_ROOT)
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert smtp_server.messages == []  # without --send nothing leaves
+
+    for _ in range(2):  # the second final run is the same report version: nothing is sent again
+        sent = subprocess.run([*command, "--send"], env=env, capture_output=True, text=True, timeout=240,
+                              cwd=PROJECT_ROOT)
+        assert sent.returncode == 0, sent.stderr[-2000:]
+    # No bao-cao.docx was built here, so the html+docx recipient gets the html only.
+    assert _by_recipient(smtp_server) == {
+        "ubnd@q8.test": ["tong-hop.html"],
+        "sogddt@hcm.test": ["tong-hop.html,tong-hop.xlsx"],
+        "lanhdao@pgd.q8.test": ["tong-hop.xlsx,vu-viec.xlsx"],
+    }
