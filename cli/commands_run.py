@@ -101,6 +101,8 @@ def print_collect_summary(summary: Any) -> None:
 def report(
     cycle: Annotated[str, typer.Option(help="Cycle id, e.g. 2023-H1")],
     as_of: Annotated[str | None, typer.Option(help="ISO time: only submissions received by then")] = None,
+    send: Annotated[bool, typer.Option("--send", help="Final report: mail it to reference/recipients.yaml")]
+    = False,
 ) -> None:
     """Build the cycle's HTML and Excel rollups and print the paths written."""
     reference = load_reference_or_exit()
@@ -108,17 +110,17 @@ def report(
     moment = parse_time(as_of) if as_of else None
     require_writable_folder(get_settings().output_dir, "output folder")
     require_database()
-    paths = build_report(cycle, moment)
+    paths = build_report(cycle, moment, send=send)
     # Plain lines, never wrapped: scripts read these paths.
     sys.stdout.write("".join(f"{path}\n" for path in paths))
 
 
-def build_report(cycle: str, moment: dt.datetime | None) -> list[str]:
+def build_report(cycle: str, moment: dt.datetime | None, *, send: bool = False) -> list[str]:
     """Run the report flow; faults become one line and exit 1."""
     from flows.report import build_cycle_report
 
     with faults():
-        return list(build_cycle_report(cycle=cycle, as_of=moment))
+        return list(build_cycle_report(cycle=cycle, as_of=moment, send=send))
 
 
 @app.command()

@@ -130,9 +130,11 @@ def validate(
 
 # Importing the command modules registers their commands on `app` (after the three above).
 from cli import commands_demo, commands_operator, commands_run, watch  # noqa: E402, F401
+from cli.indicators import app as indicators_app  # noqa: E402
 from cli.registry import app as registry_app  # noqa: E402
 
 app.add_typer(registry_app, name="registry")
+app.add_typer(indicators_app, name="indicators")
 
 
 def main() -> None:  # pragma: no cover - console-script entry

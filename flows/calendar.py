@@ -71,7 +71,7 @@ def gec_daily(today: dt.date | None = None, dry_run: bool = False) -> list[str]:
                     " (dry run)" if dry_run else "")
         if job.kind == "report":
             if not dry_run:
-                build_cycle_report(cycle=job.cycle_id)
+                build_cycle_report(cycle=job.cycle_id, send=True)  # the final report goes out
         else:
             send_reminders(cycle=job.cycle_id, kind=job.kind, dry_run=dry_run)
         done.append(f"{job.kind} {job.cycle_id}")

@@ -78,5 +78,5 @@ def test_the_daily_flow_runs_what_is_due_as_subflows(tmp_path: Path, monkeypatch
         assert daily.gec_daily.fn(today=dt.date(2027, 5, 6)) == ["report 2027-H1", "overdue 2027-H1"]
     finally:
         get_settings.cache_clear()
-    assert calls == [("report", {"cycle": "2027-H1"}),
+    assert calls == [("report", {"cycle": "2027-H1", "send": True}),
                      ("remind", {"cycle": "2027-H1", "kind": "overdue", "dry_run": False})]

@@ -65,7 +65,7 @@ DEPLOYMENTS: dict[str, tuple[str, str, set[tuple[str, str]]]] = {
 # gec-db-write concurrency limit throttles.
 DB_WRITING_TASKS = {
     "flows.collect": ("prepare_database", "store_raw", "store_submissions", "queue_replies", "flush_outbox"),
-    "flows.report": ("load_report_data", "record_run"),
+    "flows.report": ("load_report_data", "record_run", "distribute", "flush_outbox"),
     "flows.review": ("record_review", "rewrite_decisions"),
     "flows.remind": ("prepare_database", "queue_reminders", "flush_outbox"),
 }

@@ -189,9 +189,9 @@ def test_manual_indicators(report):
     # Entered in catalog units (72.5 %) against a 60 % target.
     assert district.loc["BDG1", "value"] == pytest.approx(0.725)
     assert district.loc["BDG1", "met"] is True
-    assert district.loc["TE1", "value"] is None  # None, not NaN
-    assert district.loc["TE1", "source"] == "Chưa nhập"
-    assert district.loc["TE1", "met"] is None
+    # Not entered yet: named once in the note, not a row of its own.
+    assert "TE1" not in district.index
+    assert report.table("bang-2-1").note.endswith("chưa đưa vào bảng: TE1.")
 
 
 def test_indicators_by_level_ward_and_school(report):

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 OUTBOX = OutboxMessage.__table__
 ATTACHMENTS = OutboxAttachment.__table__
-KINDS = ("feedback", "reminder", "overdue", "ops")
+KINDS = ("feedback", "reminder", "overdue", "ops", "report")
 # Deferrals (4xx) of one message before it is given up; an unreachable server never counts.
 MAX_ATTEMPTS = 5
 REJECTED_PREFIX = "rejected: "

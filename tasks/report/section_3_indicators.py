@@ -33,6 +33,31 @@ def _with_school_keys(reach: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFram
     return merged
 
 
+def not_entered(data: CycleData) -> tuple[str, ...]:
+    """Return the codes of the manual indicators with no figure for the cycle, in catalog order."""
+    return tuple(
+        indicator.code
+        for indicator in data.indicators
+        if getattr(indicator, "manual", False) and not is_reach(indicator)
+        and is_missing(data.manual_values.get(indicator.code, indicator.value_for(data.cycle.id)))
+    )
+
+
+def district_note(data: CycleData) -> str:
+    """Return the note under table 2.1: how CT1/CT2 are computed, and the indicators still to enter."""
+    note = (
+        "CT1, CT2: tổng số được truyền thông chia cho tổng số đối tượng của các nhóm tương ứng, cộng dồn "
+        "trên báo cáo hợp lệ hiện hành của các trường."
+    )
+    missing = not_entered(data)
+    if missing:
+        note += (
+            f" {NOT_ENTERED} số liệu kỳ này cho {len(missing)} chỉ tiêu do Phòng nhập nên chưa đưa vào "
+            f"bảng: {', '.join(missing)}."
+        )
+    return note
+
+
 def _indicator_rows(data: CycleData, reach: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for indicator in data.indicators:
@@ -65,10 +90,9 @@ def _indicator_rows(data: CycleData, reach: pd.DataFrame) -> pd.DataFrame:
             )
         elif getattr(indicator, "manual", False):
             entered = data.manual_values.get(indicator.code, indicator.value_for(data.cycle.id))
-            row.update(
-                value=indicator_fraction(indicator, entered),
-                source="Phòng nhập" if not is_missing(entered) else NOT_ENTERED,
-            )
+            if is_missing(entered):
+                continue  # listed once in the table's note, not as one "Chưa nhập" row each
+            row.update(value=indicator_fraction(indicator, entered), source="Phòng nhập")
         row["met"] = meets(row["value"], target, row["direction"])
         rows.append(row)
     return object_frame(
@@ -202,9 +226,7 @@ def build_indicators_section(
                 Column("source", "Nguồn số liệu", width=24),
             ),
             district,
-            note="CT1, CT2: tổng số được truyền thông chia cho tổng số đối tượng của các nhóm tương "
-            "ứng, cộng dồn trên báo cáo hợp lệ hiện hành của các trường. Chỉ tiêu do Phòng "
-            'nhập chưa có số liệu được ghi "Chưa nhập".',
+            note=district_note(data),
         ),
         Table(
             "bang-2-2",
