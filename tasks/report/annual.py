@@ -34,7 +34,9 @@ class SideBySide:
 
 SIDE_BY_SIDE: tuple[tuple[str, tuple[SideBySide, ...]], ...] = (
     ("TÌNH HÌNH NỘP BÁO CÁO", (
-        SideBySide("bang-1-1", ("label",), ("expected", "received", "received_rate", "on_time", "late", "missing")),
+        SideBySide(
+            "bang-1-1", ("label",), ("expected", "received", "received_rate", "on_time", "late", "missing")
+        ),
         SideBySide("bang-1-2", ("label",), ("expected", "received", "received_rate", "missing")),
     )),
     ("KẾT QUẢ THỰC HIỆN CÁC CHỈ TIÊU", (
@@ -56,7 +58,9 @@ def _renumbered(title: str, section: int, index: int, year: int) -> str:
     return f"Bảng {section}.{index}. {name} – năm {year}"
 
 
-def side_by_side(spec: SideBySide, halves: dict[str, CycleReport], section: int, index: int, year: int) -> Table:
+def side_by_side(
+    spec: SideBySide, halves: dict[str, CycleReport], section: int, index: int, year: int
+) -> Table:
     """Return the two halves' versions of one table merged on its row keys, measures interleaved."""
     source = {half: report.table(spec.table_id) for half, report in halves.items()}
     first = source[HALVES[0]]

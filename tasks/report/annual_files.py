@@ -37,7 +37,12 @@ class AnnualInputs:
 
 
 def load_annual_inputs(
-    engine: Engine, reference: Reference, year: int, as_of: dt.datetime, *, public_engine: Engine | None = None
+    engine: Engine,
+    reference: Reference,
+    year: int,
+    as_of: dt.datetime,
+    *,
+    public_engine: Engine | None = None,
 ) -> AnnualInputs:
     """Build both halves of `year` and of the previous year from the stored cycles, as of one moment."""
     halves: dict[str, CycleReport] = {}
