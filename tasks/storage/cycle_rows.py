@@ -19,7 +19,7 @@ from config.settings import TIMEZONE
 from db import models
 from schemas.reference import Reference
 from tasks.storage.states import Completeness, Decision, SubmissionFacts, derive_states, school_status
-from tasks.storage.submissions import DECISIONS, FINDINGS, RECEIPTS, RECEIVED_FILES, SUBMISSIONS
+from tasks.storage.tables import DECISIONS, FINDINGS, RECEIPTS, RECEIVED_FILES, SUBMISSIONS
 
 REGISTRY = models.RegistryEntry.__table__
 SCHOOLS = models.School.__table__
