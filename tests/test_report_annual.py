@@ -121,13 +121,14 @@ def test_gec_report_year_prints_the_annual_files(
     }
     env.pop("PREFECT_API_URL", None)
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("gec")), "report", "--year", "2023", "--as-of", "2023-11-20T08:00"],
+        [str(Path(sys.executable).with_name("gec")), "report", "--year", "2023",
+         "--as-of", "2023-11-20T08:00"],
         env=env, capture_output=True, text=True, timeout=240, cwd=PROJECT_ROOT,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     folder = tmp_path / "outputs" / "2023" / "2023-11-20"
     printed = [Path(line) for line in result.stdout.splitlines() if line.startswith(str(tmp_path))]
-    assert printed == [folder / "tong-hop-nam.html", folder / "tong-hop-nam.xlsx", folder / "bao-cao-nam.docx",
-                       folder / "manifest-nam.json"]
+    assert printed == [folder / "tong-hop-nam.html", folder / "tong-hop-nam.xlsx",
+                       folder / "bao-cao-nam.docx", folder / "manifest-nam.json"]
     document = docx.Document(str(folder / "bao-cao-nam.docx"))
     assert [p.text for p in document.tables[0].rows[0].cells[0].paragraphs if p.text][-1] == "Số: 42/BC-GDĐT"
