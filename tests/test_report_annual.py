@@ -15,7 +15,9 @@ import docx
 import openpyxl
 import pytest
 from sqlalchemy import Engine
+from typer.testing import CliRunner
 
+from cli.main import app
 from config.settings import PROJECT_ROOT
 from db.setup import init_database
 from demo.data import school_values
@@ -132,3 +134,16 @@ def test_gec_report_year_prints_the_annual_files(
                        folder / "bao-cao-nam.docx", folder / "manifest-nam.json"]
     document = docx.Document(str(folder / "bao-cao-nam.docx"))
     assert [p.text for p in document.tables[0].rows[0].cells[0].paragraphs if p.text][-1] == "Số: 42/BC-GDĐT"
+
+
+@pytest.mark.parametrize("arguments", [["report"], ["report", "--cycle", "2023-H1", "--year", "2023"]])
+def test_report_wants_a_cycle_or_a_year(arguments: list[str]) -> None:
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 2
+    assert "either --cycle or --year" in result.output
+
+
+def test_report_year_must_be_in_the_calendar() -> None:
+    result = CliRunner().invoke(app, ["report", "--year", "2019"])
+    assert result.exit_code == 2
+    assert "unknown cycle '2019-H1'" in result.output
