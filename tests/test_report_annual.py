@@ -147,3 +147,17 @@ def test_report_year_must_be_in_the_calendar() -> None:
     result = CliRunner().invoke(app, ["report", "--year", "2019"])
     assert result.exit_code == 2
     assert "unknown cycle '2019-H1'" in result.output
+
+
+def test_side_by_side_keeps_the_cycle_reports_rows_and_values() -> None:
+    import tests.support.rollup_data as fx
+    from tasks.report.annual import build_annual_report
+
+    first = build_report(fx.make_cycle_data())
+    second = build_report(fx.make_cycle_data(previous=False))
+    annual = build_annual_report(2023, {"H1": first, "H2": second}, {"H1": None, "H2": None}, first.as_of)
+    groups = annual.table("nam-bang-2-2").frame
+    assert groups["label"].tolist() == first.table("bang-2-2").frame["label"].tolist()
+    assert groups["reached__H1"].tolist() == first.table("bang-2-2").frame["reached"].tolist()
+    assert groups["reached__H2"].tolist() == second.table("bang-2-2").frame["reached"].tolist()
+    assert annual.sections[-1].paragraphs == ("Không có số liệu năm 2022 để so sánh.",)

@@ -73,6 +73,13 @@ def side_by_side(
         frame = frame.rename(columns={key: f"{key}__{half}" for key in needed if key})
         merged = frame if merged is None else merged.merge(frame, on=list(spec.keys), how="outer", sort=False)
     assert merged is not None
+    # Rows in the cycle reports' order (H1's, then rows only H2 has): an outer merge sorts them by text.
+    order: dict[tuple[object, ...], int] = {}
+    for half in HALVES:
+        for row in source[half].frame[list(spec.keys)].itertuples(index=False, name=None):
+            order.setdefault(tuple(row), len(order))
+    rank = [order[tuple(row)] for row in merged[list(spec.keys)].itertuples(index=False, name=None)]
+    merged = merged.assign(_order=rank).sort_values("_order", kind="stable").drop(columns="_order")
     columns = [by_key[key] for key in spec.keys if key in by_key]
     for key in values:
         column = by_key[key]
