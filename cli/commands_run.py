@@ -99,28 +99,54 @@ def print_collect_summary(summary: Any) -> None:
 
 @app.command()
 def report(
-    cycle: Annotated[str, typer.Option(help="Cycle id, e.g. 2023-H1")],
+    cycle: Annotated[str | None, typer.Option(help="Cycle id, e.g. 2023-H1")] = None,
     as_of: Annotated[str | None, typer.Option(help="ISO time: only submissions received by then")] = None,
     send: Annotated[bool, typer.Option("--send", help="Final report: mail it to reference/recipients.yaml")]
     = False,
+    number: Annotated[
+        str | None, typer.Option(help='Word report number before "/BC-GDĐT" (default: GEC_REPORT_NUMBER)')
+    ] = None,
+    year: Annotated[
+        int | None, typer.Option(help="Build the annual view of this year (H1 and H2, change on last year)")
+    ] = None,
+    pdf: Annotated[bool, typer.Option(help="Also convert the Word report to PDF (needs LibreOffice)")] = True,
 ) -> None:
-    """Build the cycle's HTML and Excel rollups and print the paths written."""
+    """Build the cycle's HTML, Excel and Word reports (or, with --year, the annual view); print the paths."""
+    if (cycle is None) == (year is None):
+        raise fail("give either --cycle or --year", EXIT_USAGE)
     reference = load_reference_or_exit()
-    cycle_or_exit(reference, cycle)
+    if cycle is not None:
+        cycle_or_exit(reference, cycle)
+    else:
+        for half in ("H1", "H2"):
+            cycle_or_exit(reference, f"{year}-{half}")
     moment = parse_time(as_of) if as_of else None
     require_writable_folder(get_settings().output_dir, "output folder")
     require_database()
-    paths = build_report(cycle, moment, send=send)
+    if year is not None:
+        paths = build_annual(year, moment, number)
+    else:
+        assert cycle is not None
+        paths = build_report(cycle, moment, number, pdf, send=send)
     # Plain lines, never wrapped: scripts read these paths.
     sys.stdout.write("".join(f"{path}\n" for path in paths))
 
 
-def build_report(cycle: str, moment: dt.datetime | None, *, send: bool = False) -> list[str]:
+def build_report(cycle: str, moment: dt.datetime | None, number: str | None = None, pdf: bool = True,
+                 *, send: bool = False) -> list[str]:
     """Run the report flow; faults become one line and exit 1."""
     from flows.report import build_cycle_report
 
     with faults():
-        return list(build_cycle_report(cycle=cycle, as_of=moment, send=send))
+        return list(build_cycle_report(cycle=cycle, as_of=moment, number=number, pdf=pdf, send=send))
+
+
+def build_annual(year: int, moment: dt.datetime | None, number: str | None = None) -> list[str]:
+    """Run the annual report flow; faults become one line and exit 1."""
+    from flows.report import build_annual_report
+
+    with faults():
+        return list(build_annual_report(year=year, as_of=moment, number=number))
 
 
 @app.command()

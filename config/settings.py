@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     archive_dir: Path = PROJECT_ROOT / "data" / "archive"
     output_dir: Path = PROJECT_ROOT / "outputs"
     data_dir: Path = PROJECT_ROOT / "data"
+    # The Word report's number before "/BC-GDĐT" (empty: left blank for the office to write in).
+    report_number: str = ""
 
     imap_host: str = "127.0.0.1"
     imap_port: int = 993

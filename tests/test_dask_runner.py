@@ -123,8 +123,9 @@ def _run_flows(url: str, root: Path, client: Any | None) -> Outcome:
         paths = build_cycle_report.with_options(task_runner=task_runner_from_settings())(H1, AS_OF)
     stream = list(recorded.data) if recorded is not None else []
     folder = root / "outputs" / H1 / "2023-05-06"
+    # The PDF (made where LibreOffice is installed) dates itself: outside the byte-identical promise.
     report = {str(Path(path).relative_to(folder)): hashlib.sha256(Path(path).read_bytes()).hexdigest()
-              for path in paths}
+              for path in paths if not path.endswith(".pdf")}
     checks = [(str(item["worker"]), part["start"], part["stop"]) for item in stream
               if str(item["key"]).startswith("check_files") for part in item["startstops"]
               if part["action"] == "compute"]

@@ -56,6 +56,7 @@ DEPLOYMENTS: dict[str, tuple[str, str, set[tuple[str, str]]]] = {
     # Reports and reminders follow reference/cycles.yaml through the daily calendar run.
     "gec-daily": ("flows.calendar:gec_daily", "gec-daily", {("0 8 * * *", "{}")}),
     "build-cycle-report": ("flows.report:build_cycle_report", "build-cycle-report", set()),
+    "build-annual-report": ("flows.report:build_annual_report", "build-annual-report", set()),
     "send-reminders": ("flows.remind:send_reminders", "send-reminders", set()),
     "review-submission": ("flows.review:review_submission", "review-submission", set()),
     "revalidate-submissions": ("flows.review:revalidate_submissions", "revalidate-submissions", set()),
@@ -226,6 +227,8 @@ def test_deployment_parameters_are_typed_and_schedules_fit_them(name: str) -> No
         cycle = properties["cycle"]
         assert cycle.get("type") == "string" or {"type": "string"} in cycle["anyOf"]
         assert {"format": "date-time", "type": "string"} in properties["as_of"]["anyOf"]
+    if name == "build-annual-report":
+        assert properties["year"]["type"] == "integer" and "year" in schema["required"]
     if name == "send-reminders":
         assert {"reminder", "overdue"} <= set(properties["kind"]["enum"])
     if name == "collect-submissions":

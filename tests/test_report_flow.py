@@ -118,6 +118,8 @@ def test_same_data_same_as_of_gives_identical_files(
     two = write_report_files(load_cycle_data(engine, reference, H1, as_of), tmp_path / "two")
     assert one.html.read_bytes() == two.html.read_bytes()
     assert one.xlsx.read_bytes() == two.xlsx.read_bytes()
+    assert one.docx.read_bytes() == two.docx.read_bytes()
+    assert "bao-cao.docx" in _manifest(one.manifest)["files"]
     assert one.restricted.read_bytes() == two.restricted.read_bytes()
     assert _manifest(one.manifest)["files"] == _manifest(two.manifest)["files"]
 
@@ -158,12 +160,17 @@ def test_gec_report_command_prints_the_paths_it_wrote(
     assert result.returncode == 0, result.stderr[-2000:]
     printed = [Path(line) for line in result.stdout.splitlines() if line.startswith(str(tmp_path))]
     folder = tmp_path / "outputs" / H1 / "2023-05-20"
+    # The PDF only where LibreOffice is installed, and outside the manifest (it dates itself).
+    pdf = [folder / "bao-cao.pdf"] if shutil.which("soffice") else []
     assert printed == [
         folder / "tong-hop.html",
         folder / "tong-hop.xlsx",
+        folder / "bao-cao.docx",
+        *pdf,
         folder / "restricted" / "vu-viec.xlsx",
         folder / "manifest.json",
     ]
+    assert "bao-cao.pdf" not in _manifest(folder / "manifest.json")["files"]
     assert all(path.is_file() for path in printed)
     assert "MN001" in {e["school_code"] for e in _manifest(folder / "manifest.json")["submissions"]}
 

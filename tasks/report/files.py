@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
-from config.settings import PROJECT_ROOT, TIMEZONE
+from config.settings import PROJECT_ROOT, TIMEZONE, get_settings
 from db import models
 from schemas.contract import CONTRACT_VERSION, TEMPLATE_VERSION
 from tasks.report.build import build_report
 from tasks.report.cycle_data import CycleData
+from tasks.report.docx_render import DOCX_NAME, render_docx
 from tasks.report.render_html import render_html
 from tasks.report.render_xlsx import render_restricted_xlsx, render_xlsx
 
@@ -36,9 +37,10 @@ class ReportFiles:
     restricted: Path
     manifest: Path
     submissions: list[dict[str, Any]]  # [{id, school_code, sha256}] the report used
+    docx: Path
 
     def paths(self) -> list[Path]:
-        return [self.html, self.xlsx, self.restricted, self.manifest]
+        return [self.html, self.xlsx, self.docx, self.restricted, self.manifest]
 
 
 @lru_cache(maxsize=1)
@@ -79,8 +81,11 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_report_files(data: CycleData, output_dir: Path) -> ReportFiles:
-    """Build the report and write the HTML, both workbooks and the manifest; return their paths."""
+def write_report_files(data: CycleData, output_dir: Path, number: str | None = None) -> ReportFiles:
+    """Build the report; write the HTML, both workbooks, the Word file and the manifest; return their paths.
+
+    `number` is the Word report's number before "/BC-GDĐT" (default: the GEC_REPORT_NUMBER setting).
+    """
     report = build_report(data)
     directory = report_directory(output_dir, data.cycle.id, data.as_of)
     restricted_dir = directory / Path(RESTRICTED_NAME).parent
@@ -91,6 +96,8 @@ def write_report_files(data: CycleData, output_dir: Path) -> ReportFiles:
     restricted = directory / RESTRICTED_NAME
     html.write_text(render_html(report), encoding="utf-8", newline="\n")
     xlsx.write_bytes(render_xlsx(report))
+    docx = directory / DOCX_NAME
+    docx.write_bytes(render_docx(report, get_settings().report_number if number is None else number))
     # Create the restricted file 0600 before any byte is written into it.
     fd = os.open(restricted, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
@@ -107,12 +114,12 @@ def write_report_files(data: CycleData, output_dir: Path) -> ReportFiles:
         "reference_files": dict(sorted(data.reference_files.items())),
         "submissions": submissions,
         "files": {
-            name: _sha256(directory / name) for name in (HTML_NAME, XLSX_NAME, RESTRICTED_NAME)
+            name: _sha256(directory / name) for name in (HTML_NAME, XLSX_NAME, DOCX_NAME, RESTRICTED_NAME)
         },
     }
     manifest_path = directory / MANIFEST_NAME
     manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    return ReportFiles(directory, html, xlsx, restricted, manifest_path, submissions)
+    return ReportFiles(directory, html, xlsx, restricted, manifest_path, submissions, docx)
 
 
 def record_report_run(
