@@ -14,7 +14,7 @@ import pytest
 from schemas.reference import load_reference
 from tasks.operator.registry_import import RegistryImportError, diff_registry, read_school_list
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GEC = str(Path(sys.executable).with_name("gec"))
 
 REGISTRY = """\

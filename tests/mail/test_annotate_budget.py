@@ -24,7 +24,7 @@ from schemas.reference import Reference
 from tasks.mail import annotate
 from tasks.mail.annotate import AnnotatedCopy, annotate_workbook
 from tasks.mail.feedback import ReceivedMessage, compose_feedback
-from tests.test_feedback import (  # noqa: F401  (the module-scoped fixture is used by name)
+from tests.mail.test_feedback import (  # noqa: F401  (the module-scoped fixture is used by name)
     ARRIVED,
     MAX_BYTES,
     _store,
@@ -35,7 +35,7 @@ from tests.test_feedback import (  # noqa: F401  (the module-scoped fixture is u
     workbook,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MAX_SECONDS = 5.0
 MAX_RSS_MB = 300.0
 CHILD_ADDRESS_SPACE = 2 * 1024**3

@@ -15,8 +15,7 @@ from tasks.intake import mailbox
 from tasks.intake.mailbox import fetch_unseen
 from tasks.intake.sniff import stub_size
 from tasks.operator.status import cycle_status
-from tests.support.mailservers import DovecotServer, SmtpServer
-from tests.test_mail_intake import (  # noqa: F401  (fixtures are used by name)
+from tests.mail.test_mail_intake import (  # noqa: F401  (fixtures are used by name)
     ARRIVED,
     H1,
     collect,
@@ -28,6 +27,7 @@ from tests.test_mail_intake import (  # noqa: F401  (fixtures are used by name)
     text_of,
     workbook,
 )
+from tests.support.mailservers import DovecotServer, SmtpServer
 
 MESSAGE_LIMIT = 1024 * 1024
 

@@ -30,7 +30,7 @@ from tasks.mail.replies import queue_replies
 from tasks.storage.raw import store_raw
 from tasks.storage.submissions import store_submissions
 from tasks.template.build import build_template
-from tests.test_render import run_chromium
+from tests.report.test_render import run_chromium
 
 DOC_IMAGE = PROJECT_ROOT / "docs" / "img" / "thu-phan-hoi.png"
 MAX_BYTES = 20 * 1024 * 1024

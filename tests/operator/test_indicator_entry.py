@@ -14,7 +14,7 @@ import pytest
 from schemas.reference import load_reference
 from tasks.operator.indicators import SHEET, read_indicator_values
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GEC = str(Path(sys.executable).with_name("gec"))
 MAX_BYTES = 20 * 1024 * 1024
 

@@ -28,8 +28,7 @@ from tasks.operator.summary import CollectSummary
 from tasks.storage.raw import store_raw
 from tasks.storage.submissions import store_submissions
 from tests import test_mail_intake as intake_tests
-from tests.support.mailservers import DovecotServer, SmtpServer
-from tests.test_mail_intake import (
+from tests.mail.test_mail_intake import (
     ARRIVED,
     MAX_BYTES,
     OFFICE,
@@ -39,6 +38,7 @@ from tests.test_mail_intake import (
     plain,
     workbook,
 )
+from tests.support.mailservers import DovecotServer, SmtpServer
 
 # The mail intake tests' fixtures: the same registry and a freshly initialised database per test.
 reference = intake_tests.reference

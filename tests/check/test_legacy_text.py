@@ -28,7 +28,7 @@ from tasks.check.validate import resolve_identity, validate_workbook
 from tasks.template.build import template_grid
 from tasks.template.writer import write_workbook
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "reference"
 MAX_BYTES = 20 * 1024 * 1024
 
 # Every Vietnamese letter: 12 vowels x (no tone + 5 tones), and đ.

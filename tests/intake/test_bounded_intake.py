@@ -21,7 +21,7 @@ from tasks.intake.folder import read_inbox_file
 from tasks.intake.sniff import stub_size
 from tests.support.stages import ingest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MAX_BYTES = 20 * 1024 * 1024
 BIG = 150 * 1024 * 1024
 

@@ -15,7 +15,7 @@ from flows import calendar as daily
 from flows.calendar import DueJob, due_jobs
 from schemas.reference import load_reference
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _reference_dir(tmp_path: Path, extra_cycles: str = "") -> Path:

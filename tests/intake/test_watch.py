@@ -24,10 +24,10 @@ from config.settings import get_settings
 from schemas.reference import load_reference
 from tasks.intake.mailbox import PROCESSED_FOLDER, MailboxUnavailable
 from tasks.intake.watch import Backoff, FolderWatcher, MailboxWatcher, arrived, folder_snapshot
+from tests.mail.test_mail_intake import ARRIVED, OPS, outlook, replies_to, workbook
 from tests.support.mailservers import DovecotServer, SmtpServer
-from tests.test_mail_intake import ARRIVED, OPS, outlook, replies_to, workbook
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REPLY_TIMEOUT = 120  # generous: a loaded two-core machine; the latency itself is bench/latency.py's
 
 

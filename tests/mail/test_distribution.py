@@ -23,9 +23,9 @@ from schemas.reference import ReferenceDataError
 from tasks.mail.distribution import DISTRIBUTION_NAME, distribute_report, report_version
 from tasks.mail.outbox import flush_outbox
 from tasks.report.files import ReportFiles, write_report_files
+from tests.report.test_report_flow import reference, stored  # noqa: F401  (fixtures: stored submissions)
 from tests.support import rollup_data as fx
 from tests.support.mailservers import SmtpServer
-from tests.test_report_flow import reference, stored  # noqa: F401  (fixtures: stored submissions)
 
 RECIPIENTS = """\
 recipients:

@@ -10,9 +10,9 @@ import pytest
 from schemas.contract import is_ambiguous_cycle, resolve_cycle
 from schemas.reference import ReferenceDataError, load_reference
 from tasks.check.validate import resolve_identity, validate_workbook
-from tests.test_validate import clean_workbook
+from tests.check.test_validate import clean_workbook
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from db.engine import make_engine
 from db.setup import alembic_config, init_database, snapshot_drift, sync_cycle, upgrade_database
 from schemas.reference import fingerprint, load_reference
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GEC = str(Path(sys.executable).with_name("gec"))
 
 REGISTRY = """\

@@ -10,7 +10,7 @@ import pytest
 
 from schemas.reference import REQUIRED_SCHOOL_COLUMNS, load_reference
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 SEVEN_COLUMNS = """\
 code,name,level,ownership,ward,emails,active

@@ -18,7 +18,7 @@ from tasks.check.parse import parse_workbook
 from tasks.intake.sniff import MAX_CELLS
 from tests.support.grid_workbooks import contract_grid, write_xlsx
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Time bounds are on the parser's CPU time: the suite runs two workers beside Prefect servers on two
 # cores, so wall time measures the neighbours; a separate, generous wall bound still catches a hang.
 MAX_SECONDS = 5.0

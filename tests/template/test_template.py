@@ -42,14 +42,14 @@ from tasks.template.build import (
 from tasks.template.writer import write_workbook
 from tests.support.office import A4_LONG, A4_SHORT, pages, require_tools, to_pdf
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "reference"
 HEADER = HEADER_ROW + 1  # 1-based Excel rows, as openpyxl counts
 FIRST = FIRST_DATA_ROW + 1
 TABLE_SHEETS = tuple(sheet for sheet in DATA_SHEETS if sheet.layout == "table")
 PREFILLED_SHEETS = tuple(sheet for sheet in TABLE_SHEETS if sheet.rows is not None)
 OFFICE = "bao-cao@q8.test"
 PRINTED_SHEETS = (INSTRUCTIONS_SHEET_NAME, *(sheet.name for sheet in DATA_SHEETS))
-DOC_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "img"
+DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import openpyxl
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GEC = str(Path(sys.executable).with_name("gec"))
 
 REGISTRY = """\

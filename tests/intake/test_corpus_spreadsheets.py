@@ -13,8 +13,8 @@ from python_calamine import CalamineError, CalamineWorkbook
 from schemas.contract import REACH
 from tasks.intake.cell_bounds import biff12_records
 from tasks.intake.sniff import LAZY_FORMATS, identify, sheet_cell_bounds
+from tests.intake.test_hostile_files import HANG_SECONDS, MAX_RSS_MB, MAX_SECONDS, parse_in_subprocess
 from tests.support.corpus import CORPUS, corpus_files, require_corpus
-from tests.test_hostile_files import HANG_SECONDS, MAX_RSS_MB, MAX_SECONDS, parse_in_subprocess
 
 SPREADSHEETS = corpus_files("spreadsheets")
 NAMES = [path.name for path in SPREADSHEETS]

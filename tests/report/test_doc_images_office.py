@@ -1,7 +1,7 @@
 """Pictures for docs/huong-dan-phong.md, made from the real outputs (only with GEC_WRITE_DOC_IMAGES=1).
 
 The report page is rendered in headless Chromium, the indicators template printed by LibreOffice and
-cut to a PNG by pdftoppm, as tests/test_template.py does for the schools' guide.
+cut to a PNG by pdftoppm, as tests/template/test_template.py does for the schools' guide.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from schemas.reference import load_reference
 from tasks.operator.indicators import build_indicator_template
 from tasks.report.build import build_report
 from tasks.report.render_html import render_html
+from tests.report.test_render import console_errors, run_chromium
 from tests.support import rollup_data as fx
 from tests.support.office import pages, require_tools, to_pdf
-from tests.test_render import console_errors, run_chromium
 
 DOC_IMAGES = PROJECT_ROOT / "docs" / "img"
 PNG = b"\x89PNG\r\n\x1a\n"

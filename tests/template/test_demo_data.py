@@ -17,7 +17,7 @@ from schemas.contract import CHECKLIST, INCIDENTS, REACH, RULES, Severity
 from schemas.reference import load_reference
 from tasks.storage.states import Decision, SubmissionFacts, derive_states, school_status
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_DIR = ROOT / "reference"
 LIBREOFFICE_DIR = ROOT / "tests" / "fixtures" / "libreoffice"
 CYCLE = "2023-H1"
