@@ -27,7 +27,7 @@ from tasks.mail.replies import queue_replies
 from tasks.operator.summary import CollectSummary
 from tasks.storage.raw import store_raw
 from tasks.storage.submissions import store_submissions
-from tests import test_mail_intake as intake_tests
+from tests.mail import test_mail_intake as intake_tests
 from tests.mail.test_mail_intake import (
     ARRIVED,
     MAX_BYTES,

@@ -31,7 +31,7 @@ from tasks.operator.review import (
     received_time_corrections,
 )
 from tasks.template.build import build_template
-from tests import test_intake_store as store_tests
+from tests.storage import test_intake_store as store_tests
 from tests.storage.test_intake_store import AFTER, H1, _folder_file, _ingest, _school_status, _workbook
 
 # The intake store tests' registry (deadline 5 May 2023) and a freshly initialised database per test.
