@@ -201,3 +201,31 @@ def test_legacy_single_value_still_reads_for_every_cycle(tmp_path: Path) -> None
     indicator = load_reference(ref).indicator("BDG1")
     assert indicator is not None and indicator.value == 7.0
     assert indicator.value_for("2023-H1") == indicator.value_for("2023-H2") == 7.0
+
+
+def test_a_past_report_rebuilt_after_registry_edits_is_byte_identical(database_url: str,
+                                                                    tmp_path: Path) -> None:
+    """Issue 12 item 3: a school renamed, moved or closed later leaves a past cycle's report unchanged;
+    only the manifest's record of the reference files says the inputs changed."""
+    from tasks.report.files import write_report_files
+    from tasks.report.inputs import load_cycle_data
+
+    as_of = dt.datetime(2023, 6, 1, 8, 0, tzinfo=dt.UTC)
+    init_database(database_url, load_reference(_reference_dir(tmp_path)))
+
+    def build(reference_dir: Path, out: Path) -> dict[str, bytes]:
+        reference = load_reference(reference_dir)
+        init_database(database_url, reference)  # what every `gec init`, collect and report run does
+        data = load_cycle_data(make_engine(database_url), reference, "2023-H1", as_of)
+        files = write_report_files(data, out)
+        return {path.name: path.read_bytes() for path in files.paths()}
+
+    before = build(_reference_dir(tmp_path), tmp_path / "before")
+    after = build(_reference_dir(tmp_path, EDITED), tmp_path / "after")
+    assert "Trường Mầm non Rạng Đông".encode() in before["tong-hop.html"]
+    assert "Trường Tiểu học Mới".encode() not in after["tong-hop.html"]  # opened after the snapshot
+    for name in ("tong-hop.html", "tong-hop.xlsx", "vu-viec.xlsx", "bao-cao.docx"):
+        assert before[name] == after[name], name
+    manifest_before, manifest_after = before["manifest.json"].decode(), after["manifest.json"].decode()
+    assert hashlib.sha256(REGISTRY.encode()).hexdigest() in manifest_before
+    assert hashlib.sha256(EDITED.encode()).hexdigest() in manifest_after
