@@ -71,7 +71,7 @@ def run(args: argparse.Namespace, dovecot: object, smtp: object) -> int:
     from config.settings import get_settings
     from flows.watch import QUIET_SECONDS, Watcher
     from schemas.reference import load_reference
-    from tests.test_mail_intake import outlook, workbook
+    from tests.mail.test_mail_intake import outlook, workbook
 
     reference = load_reference(get_settings().reference_dir)
     schools = [school for school in reference.schools.values() if school.emails][: args.mails + 1]
