@@ -178,9 +178,9 @@ def test_gec_report_send_mails_the_final_report_once(
         sent = subprocess.run([*command, "--send"], env=env, capture_output=True, text=True, timeout=240,
                               cwd=PROJECT_ROOT)
         assert sent.returncode == 0, sent.stderr[-2000:]
-    # No bao-cao.docx was built here, so the html+docx recipient gets the html only.
+    # `gec report` builds the Word file too, so the html+docx recipient gets both.
     assert _by_recipient(smtp_server) == {
-        "ubnd@q8.test": ["tong-hop.html"],
+        "ubnd@q8.test": ["bao-cao.docx,tong-hop.html"],
         "sogddt@hcm.test": ["tong-hop.html,tong-hop.xlsx"],
         "lanhdao@pgd.q8.test": ["tong-hop.xlsx,vu-viec.xlsx"],
     }
